@@ -1,0 +1,140 @@
+#include "lct_log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int lct_log_level = LCT_LOG_WARN;
+unsigned lct_log_subsys = LCT_SUBSYS_ALL;
+
+static FILE *log_stream;     /* NULL: stderr */
+static FILE *log_file_owned; /* opened from LANCET_LOG_FILE */
+static int log_rank = -1;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *const level_names[] = {"NONE", "WARN", "INFO", "DEBUG", "TRACE"};
+
+static const char *const subsys_names[] = {
+#define LCT_SUBSYS_NAME(n) #n,
+    LCT_LOG_SUBSYS_LIST(LCT_SUBSYS_NAME)
+#undef LCT_SUBSYS_NAME
+};
+
+void lct_log_set_rank(int rank) { log_rank = rank; }
+
+void lct_log_set_stream(FILE *f) { log_stream = f; }
+
+void lct_log_msg(lct_log_level_t level, unsigned subsys, const char *file, int line,
+                 const char *fmt, ...)
+{
+    int saved_errno = errno; /* keep %m meaningful */
+    char host[64];
+    char msg[1024];
+    char where[96] = "";
+    va_list ap;
+
+    if (gethostname(host, sizeof(host)) != 0)
+        strcpy(host, "?");
+    host[sizeof(host) - 1] = '\0';
+    char *dot = strchr(host, '.');
+    if (dot)
+        *dot = '\0';
+    errno = saved_errno;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (level >= LCT_LOG_DEBUG && file) {
+        const char *base = strrchr(file, '/');
+        snprintf(where, sizeof(where), " %s:%d", base ? base + 1 : file, line);
+    }
+    const char *sub = "";
+    for (int i = 0; i < LCT_SUBSYS_BIT_COUNT; i++)
+        if (subsys == (1u << i))
+            sub = subsys_names[i];
+
+    pthread_mutex_lock(&log_lock);
+    FILE *out = log_stream ? log_stream : (log_file_owned ? log_file_owned : stderr);
+    char rank[24] = "";
+    if (log_rank >= 0)
+        snprintf(rank, sizeof(rank), " [%d]", log_rank);
+    fprintf(out, "%s:%d:%ld%s LANCET %s%s%s%s %s\n", host, (int)getpid(), (long)syscall(SYS_gettid),
+            rank, level_names[level], *sub ? " " : "", sub, where, msg);
+    fflush(out);
+    pthread_mutex_unlock(&log_lock);
+}
+
+static void open_log_file(const char *pattern)
+{
+    char path[4096];
+    size_t o = 0;
+    for (const char *p = pattern; *p && o + 32 < sizeof(path); p++) {
+        if (*p == '%' && p[1]) {
+            p++;
+            if (*p == 'p')
+                o += (size_t)snprintf(path + o, sizeof(path) - o, "%d", (int)getpid());
+            else if (*p == 'r')
+                o += (size_t)snprintf(path + o, sizeof(path) - o, "%d", log_rank < 0 ? 0 : log_rank);
+            else if (*p == 'h') {
+                char host[64];
+                if (gethostname(host, sizeof(host)) != 0)
+                    strcpy(host, "host");
+                host[sizeof(host) - 1] = '\0';
+                o += (size_t)snprintf(path + o, sizeof(path) - o, "%s", host);
+            } else
+                path[o++] = *p;
+        } else
+            path[o++] = *p;
+    }
+    path[o] = '\0';
+    FILE *f = fopen(path, "a");
+    if (!f) {
+        LCT_WARN("LANCET_LOG_FILE: cannot open '%s': %m; logging to stderr", path);
+        return;
+    }
+    pthread_mutex_lock(&log_lock);
+    if (log_file_owned)
+        fclose(log_file_owned);
+    log_file_owned = f;
+    pthread_mutex_unlock(&log_lock);
+}
+
+void lct_log_configure(const char *level, const char *subsys, const char *file)
+{
+    if (level)
+        for (int i = 0; i <= LCT_LOG_TRACE; i++)
+            if (strcasecmp(level, level_names[i]) == 0)
+                lct_log_level = i;
+    if (subsys && *subsys) {
+        int exclude = subsys[0] == '^';
+        unsigned mask = 0;
+        char buf[256];
+        snprintf(buf, sizeof(buf), "%s", subsys + exclude);
+        char *save = NULL;
+        for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            while (*tok == ' ')
+                tok++;
+            if (strcasecmp(tok, "ALL") == 0) {
+                mask = LCT_SUBSYS_ALL;
+                continue;
+            }
+            int found = 0;
+            for (int i = 0; i < LCT_SUBSYS_BIT_COUNT; i++)
+                if (strcasecmp(tok, subsys_names[i]) == 0) {
+                    mask |= 1u << i;
+                    found = 1;
+                }
+            if (!found)
+                LCT_WARN("LANCET_LOG_SUBSYS: unknown subsystem '%s' ignored; accepted: "
+                         "INIT,CONFIG,IR,ANALYSIS,COST,SCHED,CAPTURE,PLUGIN,TOOLS,ALL",
+                         tok);
+        }
+        lct_log_subsys = exclude ? (LCT_SUBSYS_ALL & ~mask) : mask;
+    }
+    if (file && *file)
+        open_log_file(file);
+}
