@@ -64,6 +64,8 @@ static void usage(FILE *f)
         "  --interference F        LANCET_INTERFERENCE=F (0..1; -1: device profile)\n"
         "  --opaque PATTERNS       LANCET_OPAQUE_KERNELS=PATTERNS\n"
         "other:\n"
+        "  --summary               one line of key=value figures on standard output instead of\n"
+        "                          the report (for benchmark scripts)\n"
         "  -q, --quiet             no progress lines on standard error\n"
         "  -h, --help              this text\n"
         "Exit status: 0 success, 1 failure (message on standard error), 2 usage error.\n");
@@ -93,6 +95,33 @@ static int write_text_file(const char *path, const char *text)
     return 0;
 }
 
+static void write_report(FILE *rf, const char *in, const lct_graph_t *orig, const lct_graph_t *opt,
+                         const lct_deps_stats_t *dstats, const lct_sim_result_t *before,
+                         const lct_sim_result_t *after, const lct_plan_ctx_t *ctx)
+{
+    fprintf(rf, "graph %s: %u nodes, %zu edges as captured; %zu after dependency reconstruction and "
+                "passes\n",
+            orig->meta.name ? orig->meta.name : in, LCT_NNODES(orig), orig->edges.len,
+            opt->edges.len);
+    fprintf(rf, "dependencies: %u RAW, %u WAR, %u WAW, %u barrier, %u collective-order edges found; "
+                "%u implied edges removed\n",
+            dstats->raw, dstats->war, dstats->waw, dstats->barrier, dstats->coll,
+            dstats->removed_by_reduction);
+    fprintf(rf, "\n%-28s %12s %12s\n", "", "original", "lancet");
+    fprintf(rf, "%-28s %12.1f %12.1f\n", "step time (us)", before->makespan, after->makespan);
+    fprintf(rf, "%-28s %12.1f %12.1f\n", "exposed communication (us)", before->comm_exposed,
+            after->comm_exposed);
+    fprintf(rf, "%-28s %12.1f %12.1f\n", "overlapped communication", before->comm_overlapped,
+            after->comm_overlapped);
+    fprintf(rf, "%-28s %12.1f %12.1f\n", "lower bound (us)", before->lower_bound, after->lower_bound);
+    fprintf(rf, "%-28s %12s %11.3fx\n", "speedup", "",
+            after->makespan > 0 ? before->makespan / after->makespan : 0.0);
+    fprintf(rf, "\n");
+    lct_plan_report_text(rf, opt, ctx);
+    fprintf(rf, "\n-- optimized step --\n");
+    lct_sim_report_text(rf, opt, after);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -104,11 +133,12 @@ int main(int argc, char **argv)
         {"no-improve", no_argument, NULL, 2},     {"no-allreduce-fill", no_argument, NULL, 3},
         {"no-pipeline", no_argument, NULL, 4},    {"max-chunks", required_argument, NULL, 5},
         {"mem-budget-mb", required_argument, NULL, 6}, {"interference", required_argument, NULL, 7},
-        {"opaque", required_argument, NULL, 8},   {"quiet", no_argument, NULL, 'q'},
+        {"opaque", required_argument, NULL, 8},   {"summary", no_argument, NULL, 9},
+        {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     const char *out = NULL, *report = NULL, *json = NULL, *svg = NULL, *trace = NULL, *dot = NULL;
     const char *device = NULL, *curves_path = NULL, *profile_path = NULL;
-    int c, rc = 1;
+    int c, rc = 1, summary = 0;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     lct_config_load();
@@ -132,6 +162,7 @@ int main(int argc, char **argv)
         case 6: bad = set_cfg(LCT_CFG_MEM_BUDGET_MB, optarg); break;
         case 7: bad = set_cfg(LCT_CFG_INTERFERENCE, optarg); break;
         case 8: bad = set_cfg(LCT_CFG_OPAQUE_KERNELS, optarg); break;
+        case 9: summary = 1; break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -214,6 +245,7 @@ int main(int argc, char **argv)
 
     if (lct_graph_clone(orig, &opt) != LCT_OK)
         goto done;
+    double plan_t0 = elapsed_s();
     progress("reconstructing dependencies");
     lct_deps_opts_t dopts = lct_deps_opts_default();
     dopts.opaque_kernels = lct_config_str(LCT_CFG_OPAQUE_KERNELS);
@@ -227,6 +259,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "lancet-opt: planning failed; the original graph stands\n");
         goto done;
     }
+    double plan_s = elapsed_s() - plan_t0;
     if (lct_ir_verify(opt, err, sizeof(err)) != LCT_OK) {
         fprintf(stderr, "lancet-opt: optimized graph failed verification: %s\n", err);
         goto done;
@@ -239,33 +272,28 @@ int main(int argc, char **argv)
     have_after = 1;
 
     progress("writing outputs");
-    FILE *rf = stdout;
-    if (report && !(rf = fopen(report, "w"))) {
+    if (summary)
+        printf("nodes=%u makespan_before_us=%.1f exposed_before_us=%.1f makespan_after_us=%.1f "
+               "exposed_after_us=%.1f lower_bound_us=%.1f speedup=%.4f plan_ms=%.1f "
+               "dw_placed=%u windows=%u extra_mem_mb=%.1f\n",
+               LCT_NNODES(orig), before.makespan, before.comm_exposed, after.makespan,
+               after.comm_exposed, after.lower_bound,
+               after.makespan > 0 ? before.makespan / after.makespan : 0.0, plan_s * 1000.0,
+               ctx.report.dw_placed, ctx.report.nwindows, ctx.report.extra_mem_bytes / 1048576.0);
+    FILE *rf = summary ? NULL : stdout;
+    if (summary && report && !(rf = fopen(report, "w"))) {
         fprintf(stderr, "lancet-opt: cannot write '%s': %m\n", report);
         goto done;
     }
-    fprintf(rf, "graph %s: %u nodes, %zu edges as captured; %zu after dependency reconstruction and "
-                "passes\n",
-            orig->meta.name ? orig->meta.name : in, LCT_NNODES(orig), orig->edges.len,
-            opt->edges.len);
-    fprintf(rf, "dependencies: %u RAW, %u WAR, %u WAW, %u barrier, %u collective-order edges found; "
-                "%u implied edges removed\n",
-            dstats.raw, dstats.war, dstats.waw, dstats.barrier, dstats.coll,
-            dstats.removed_by_reduction);
-    fprintf(rf, "\n%-28s %12s %12s\n", "", "original", "lancet");
-    fprintf(rf, "%-28s %12.1f %12.1f\n", "step time (us)", before.makespan, after.makespan);
-    fprintf(rf, "%-28s %12.1f %12.1f\n", "exposed communication (us)", before.comm_exposed,
-            after.comm_exposed);
-    fprintf(rf, "%-28s %12.1f %12.1f\n", "overlapped communication", before.comm_overlapped,
-            after.comm_overlapped);
-    fprintf(rf, "%-28s %12.1f %12.1f\n", "lower bound (us)", before.lower_bound, after.lower_bound);
-    fprintf(rf, "%-28s %12s %11.3fx\n", "speedup", "", after.makespan > 0 ? before.makespan / after.makespan : 0.0);
-    fprintf(rf, "\n");
-    lct_plan_report_text(rf, opt, &ctx);
-    fprintf(rf, "\n-- optimized step --\n");
-    lct_sim_report_text(rf, opt, &after);
-    if (rf != stdout)
-        fclose(rf);
+    if (!summary && report && !(rf = fopen(report, "w"))) {
+        fprintf(stderr, "lancet-opt: cannot write '%s': %m\n", report);
+        goto done;
+    }
+    if (rf) {
+        write_report(rf, in, orig, opt, &dstats, &before, &after, &ctx);
+        if (rf != stdout)
+            fclose(rf);
+    }
 
     if (out && lct_ir_write_file(opt, out) != LCT_OK) {
         fprintf(stderr, "lancet-opt: cannot write '%s'\n", out);
