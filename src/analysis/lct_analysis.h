@@ -4,6 +4,7 @@
 #define LCT_ANALYSIS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ir/lct_ir.h"
@@ -14,6 +15,9 @@ typedef struct {
     const char *opaque_kernels;
     /* Keep the result transitively reduced (default true in lct_deps_opts_default). */
     bool transitive_reduction;
+    /* Working memory the transitive reduction may hold for its descendant bitsets, in bytes; it
+     * works in several column blocks when the graph needs more. 0: 64 MiB. */
+    size_t reduce_mem_bytes;
 } lct_deps_opts_t;
 
 typedef struct {

@@ -42,8 +42,7 @@
 
 #define NONE UINT32_MAX
 
-/* Bytes of descendant rows the reduction may hold at once; wider graphs are reduced in several
- * column blocks. */
+/* Default bytes of descendant rows the reduction may hold at once (opts->reduce_mem_bytes). */
 #define REDUCE_MEM_BYTES ((size_t)64 << 20)
 
 /* Hazard classes, in priority order when one pair has several. */
@@ -51,7 +50,7 @@ enum { HZ_NONE = 0, HZ_WAR = 1, HZ_WAW = 2, HZ_RAW = 3 };
 
 lct_deps_opts_t lct_deps_opts_default(void)
 {
-    lct_deps_opts_t o = {NULL, true};
+    lct_deps_opts_t o = {NULL, true, 0};
     return o;
 }
 
@@ -138,11 +137,11 @@ typedef struct {
 } cell_t;
 
 typedef struct {
-    uint32_t m;          /* elementary intervals; bit m is a sentinel run start */
-    uint64_t *bits;      /* run starts */
-    uint64_t *sum;       /* bit w set when bits[w] != 0 */
-    uint32_t *writer;    /* at run starts: last writer position or NONE */
-    uint32_t *rhead;     /* at run starts: readers since that write (cell index) or NONE */
+    uint32_t m;       /* elementary intervals; bit m is a sentinel run start */
+    uint64_t *bits;   /* run starts */
+    uint64_t *sum;    /* bit w set when bits[w] != 0 */
+    uint32_t *writer; /* at run starts: last writer position or NONE */
+    uint32_t *rhead;  /* at run starts: readers since that write (cell index) or NONE */
     LCT_VEC(cell_t) cells;
 } amap_t;
 
@@ -248,21 +247,30 @@ typedef struct {
 typedef struct {
     uint32_t u; /* launch position of the predecessor */
     uint8_t kind, hazard;
+    uint8_t implied; /* online reduction: another predecessor already reaches u */
 } pred_t;
 
 typedef struct {
     const lct_graph_t *g;
     uint32_t n;
-    uint32_t *order;       /* position -> node index */
-    uint32_t *pos;         /* node index -> position */
-    uint8_t *barrier;      /* by position */
-    uint32_t *rng_off;     /* by position: crange_t slice */
+    uint32_t *order;   /* position -> node index */
+    uint32_t *pos;     /* node index -> position */
+    uint8_t *barrier;  /* by position */
+    uint32_t *rng_off; /* by position: crange_t slice */
     crange_t *rng;
     amap_t amap;
     uint32_t *mark, *slot; /* by position: dedupe of predecessors of the current node */
-    uint32_t *outdeg;      /* by position */
+    uint32_t *outdeg;      /* by position: candidate out-edges so far */
     LCT_VEC(pred_t) preds;
-    LCT_VEC(cand_t) edges;
+    LCT_VEC(pred_t) sorted; /* scratch for ordering many predecessors */
+    uint64_t *scratch;      /* n bits, all clear between nodes */
+    LCT_VEC(cand_t) edges;  /* emitted edges (all candidates, or only kept ones when online) */
+    /* Online transitive reduction: row p holds the ancestors of position p (bits < p only). */
+    bool online;
+    size_t words;
+    uint64_t *anc;
+    lct_deps_stats_t stats; /* hazard counters over all candidates */
+    uint32_t ncand;
 } sweep_t;
 
 static void sweep_free(sweep_t *s)
@@ -276,6 +284,9 @@ static void sweep_free(sweep_t *s)
     free(s->mark);
     free(s->slot);
     free(s->outdeg);
+    free(s->scratch);
+    free(s->anc);
+    LCT_VEC_FREE(&s->sorted);
     LCT_VEC_FREE(&s->preds);
     LCT_VEC_FREE(&s->edges);
 }
@@ -312,8 +323,16 @@ static lct_status_t sweep_prepare(sweep_t *s, const patterns_t *pat)
     s->mark = calloc(nn, sizeof(uint32_t));
     s->slot = malloc(nn * sizeof(uint32_t));
     s->outdeg = calloc(nn, sizeof(uint32_t));
-    if (!s->order || !s->pos || !s->barrier || !s->rng_off || !s->mark || !s->slot || !s->outdeg)
+    s->words = LCT_BITSET_WORDS(nn);
+    s->scratch = calloc(s->words, sizeof(uint64_t));
+    if (!s->order || !s->pos || !s->barrier || !s->rng_off || !s->mark || !s->slot || !s->outdeg ||
+        !s->scratch)
         return LCT_ERR_NOMEM;
+    if (s->online) {
+        s->anc = malloc(nn * s->words * sizeof(uint64_t));
+        if (!s->anc)
+            return LCT_ERR_NOMEM;
+    }
     /* (launch_order, index) packed in one key: sorting needs no context */
     uint64_t *key = malloc(nn * sizeof(uint64_t));
     if (!key)
@@ -351,8 +370,8 @@ static lct_status_t sweep_prepare(sweep_t *s, const patterns_t *pat)
         for (uint32_t k = 0; k < nd->fp.nranges; k++) {
             const lct_range_t *r = &nd->fp.ranges[k];
             if (r->size == 0 || r->addr + r->size < r->addr) {
-                LCT_WARN("node %u (%s): range %u has size 0 or wraps around", s->order[p],
-                         nd->name, k);
+                LCT_WARN("node %u (%s): range %u has size 0 or wraps around", s->order[p], nd->name,
+                         k);
                 free(coord);
                 return LCT_ERR_INVALID;
             }
@@ -391,8 +410,8 @@ static lct_status_t sweep_prepare(sweep_t *s, const patterns_t *pat)
  * strongest reason wins: COLL over DATA over BARRIER, RAW over WAW over WAR. */
 static lct_status_t pred_add(sweep_t *s, uint32_t cur, uint32_t u, uint8_t kind, uint8_t hazard)
 {
-    static const uint8_t rank[LCT_EDGE_KIND_COUNT] = {[LCT_EDGE_BARRIER] = 1,
-                                                      [LCT_EDGE_DATA] = 2, [LCT_EDGE_COLL] = 3};
+    static const uint8_t rank[LCT_EDGE_KIND_COUNT] = {
+        [LCT_EDGE_BARRIER] = 1, [LCT_EDGE_DATA] = 2, [LCT_EDGE_COLL] = 3};
     if (s->mark[u] == cur + 1) {
         pred_t *e = &s->preds.data[s->slot[u]];
         if (rank[kind] > rank[e->kind])
@@ -403,7 +422,7 @@ static lct_status_t pred_add(sweep_t *s, uint32_t cur, uint32_t u, uint8_t kind,
     }
     s->mark[u] = cur + 1;
     s->slot[u] = (uint32_t)s->preds.len;
-    pred_t e = {u, kind, hazard};
+    pred_t e = {u, kind, hazard, 0};
     return LCT_VEC_PUSH(&s->preds, e);
 }
 
@@ -450,17 +469,24 @@ static lct_status_t sweep_update(sweep_t *s, uint32_t cur)
             continue;
         amap_split(a, r->lo);
         amap_split(a, r->hi);
+        /* Neighbouring runs with the same reader list share the new cell: a read of a buffer
+         * made of many separately written pieces adds one cell, not one per piece. */
+        uint32_t prev_h = NONE, prev_cell = NONE;
         for (uint32_t x = r->lo; x < r->hi; x = amap_succ(a, x + 1)) {
             uint32_t h = a->rhead[x];
             if (h != NONE && a->cells.data[h].reader == cur)
                 continue;
-            cell_t c = {cur, h, 0};
-            LCT_CHECK(LCT_VEC_PUSH(&a->cells, c));
-            if (a->cells.len >= NONE) {
-                LCT_WARN("dependency reconstruction: reader lists exceed the supported size");
-                return LCT_ERR_INVALID;
+            if (prev_cell == NONE || h != prev_h) {
+                cell_t c = {cur, h, 0};
+                LCT_CHECK(LCT_VEC_PUSH(&a->cells, c));
+                if (a->cells.len >= NONE) {
+                    LCT_WARN("dependency reconstruction: reader lists exceed the supported size");
+                    return LCT_ERR_INVALID;
+                }
+                prev_h = h;
+                prev_cell = (uint32_t)(a->cells.len - 1);
             }
-            a->rhead[x] = (uint32_t)(a->cells.len - 1);
+            a->rhead[x] = prev_cell;
         }
     }
     for (uint32_t k = s->rng_off[cur]; k < s->rng_off[cur + 1]; k++) {
@@ -483,16 +509,88 @@ static int cmp_pred(const void *pa, const void *pb)
     return a < b ? -1 : a > b;
 }
 
-/* Emit the collected predecessors of cur as candidate edges, in increasing source position. */
+/* Order the predecessors of cur by position: qsort when few, a bitset sweep when many (a read of
+ * a buffer written in thousands of pieces has thousands of predecessors). */
+static lct_status_t preds_sort(sweep_t *s, uint32_t cur)
+{
+    size_t np = s->preds.len;
+    if (np < 16) {
+        qsort(s->preds.data, np, sizeof(pred_t), cmp_pred);
+        return LCT_OK;
+    }
+    uint32_t lo = cur;
+    for (size_t i = 0; i < np; i++) {
+        lct_bitset_set(s->scratch, s->preds.data[i].u);
+        if (s->preds.data[i].u < lo)
+            lo = s->preds.data[i].u;
+    }
+    LCT_CHECK(LCT_VEC_RESERVE(&s->sorted, np));
+    s->sorted.len = 0;
+    for (size_t w = lo >> 6; w <= (size_t)(cur >> 6); w++)
+        for (uint64_t b = s->scratch[w]; b; b &= b - 1) {
+            uint32_t u = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(b));
+            s->sorted.data[s->sorted.len++] = s->preds.data[s->slot[u]];
+        }
+    for (size_t w = lo >> 6; w <= (size_t)(cur >> 6); w++)
+        (void)w;
+    pred_t *t = s->preds.data;
+    s->preds.data = s->sorted.data;
+    s->sorted.data = t;
+    size_t c = s->preds.cap;
+    s->preds.cap = s->sorted.cap;
+    s->sorted.cap = c;
+    return LCT_OK;
+}
+
+/* Emit the predecessors of cur as edges, in increasing source position. Online, a predecessor
+ * already reached through a later one is implied: taken in decreasing position, each kept
+ * predecessor adds itself and its ancestors to cur's row (a predecessor that reaches another
+ * comes earlier in launch order, so it is tested after the one it reaches has been merged). */
 static lct_status_t sweep_emit(sweep_t *s, uint32_t cur)
 {
-    qsort(s->preds.data, s->preds.len, sizeof(pred_t), cmp_pred);
-    LCT_CHECK(LCT_VEC_RESERVE(&s->edges, s->edges.len + s->preds.len));
-    for (size_t i = 0; i < s->preds.len; i++) {
+    size_t np = s->preds.len;
+    uint64_t *row = NULL;
+    if (s->online) {
+        row = s->anc + (size_t)cur * s->words;
+        memset(row, 0, ((cur >> 6) + 1) * sizeof(uint64_t));
+    }
+    if (!np)
+        return LCT_OK;
+    LCT_CHECK(preds_sort(s, cur));
+    if (s->online)
+        for (size_t i = np; i-- > 0;) {
+            pred_t *p = &s->preds.data[i];
+            if (lct_bitset_test(row, p->u)) {
+                p->implied = 1;
+                continue;
+            }
+            const uint64_t *up = s->anc + (size_t)p->u * s->words;
+            for (size_t w = 0; w <= (p->u >> 6); w++)
+                row[w] |= up[w];
+            lct_bitset_set(row, p->u);
+        }
+    LCT_CHECK(LCT_VEC_RESERVE(&s->edges, s->edges.len + np));
+    for (size_t i = 0; i < np; i++) {
         const pred_t *p = &s->preds.data[i];
+        switch (p->kind) {
+        case LCT_EDGE_DATA:
+            s->stats.raw += p->hazard == HZ_RAW;
+            s->stats.waw += p->hazard == HZ_WAW;
+            s->stats.war += p->hazard == HZ_WAR;
+            break;
+        case LCT_EDGE_COLL:
+            s->stats.coll++;
+            break;
+        default:
+            s->stats.barrier++;
+            break;
+        }
+        s->outdeg[p->u]++;
+        s->ncand++;
+        if (p->implied)
+            continue;
         cand_t e = {p->u, cur, p->kind, p->kind == LCT_EDGE_DATA ? p->hazard : HZ_NONE};
         s->edges.data[s->edges.len++] = e;
-        s->outdeg[p->u]++;
     }
     s->preds.len = 0;
     return LCT_OK;
@@ -549,7 +647,8 @@ out:
 
 /* Mark in removed[] the candidate edges implied by other paths. Edges are sorted by destination
  * position, and every edge goes to a higher position. */
-static lct_status_t reduce_edges(uint32_t n, const cand_t *e, size_t ne, uint8_t *removed)
+static lct_status_t reduce_edges(uint32_t n, const cand_t *e, size_t ne, size_t mem,
+                                 uint8_t *removed)
 {
     lct_status_t st = LCT_OK;
     size_t words = LCT_BITSET_WORDS((size_t)n);
@@ -575,7 +674,7 @@ static lct_status_t reduce_edges(uint32_t n, const cand_t *e, size_t ne, uint8_t
         off[v] = off[v - 1];
     off[0] = 0;
 
-    size_t bw = REDUCE_MEM_BYTES / (((size_t)n ? n : 1) * sizeof(uint64_t));
+    size_t bw = (mem ? mem : REDUCE_MEM_BYTES) / (((size_t)n ? n : 1) * sizeof(uint64_t));
     if (bw < 1)
         bw = 1;
     if (bw > words)
@@ -651,7 +750,7 @@ static uint32_t edata_find(const edata_t *d, size_t nd, uint32_t src, uint32_t d
 /* ---- entry point ---- */
 
 #define REBUILT_KINDS                                                                              \
-    ((1u << LCT_EDGE_STREAM) | (1u << LCT_EDGE_EVENT) | (1u << LCT_EDGE_DATA) |                   \
+    ((1u << LCT_EDGE_STREAM) | (1u << LCT_EDGE_EVENT) | (1u << LCT_EDGE_DATA) |                    \
      (1u << LCT_EDGE_COLL) | (1u << LCT_EDGE_BARRIER))
 
 lct_status_t lct_deps_rebuild(lct_graph_t *g, const lct_deps_opts_t *opts,
@@ -674,6 +773,11 @@ lct_status_t lct_deps_rebuild(lct_graph_t *g, const lct_deps_opts_t *opts,
     LCT_CHECK(patterns_parse(o.opaque_kernels, &pat));
     s.g = g;
     s.n = LCT_NNODES(g);
+    /* Reduce online when the ancestor rows fit the memory allowed, else in column blocks after
+     * the sweep; both give the one transitive reduction of the DAG. */
+    size_t cap = o.reduce_mem_bytes ? o.reduce_mem_bytes : REDUCE_MEM_BYTES;
+    size_t nn = (size_t)s.n + 1, words = LCT_BITSET_WORDS(nn);
+    s.online = o.transitive_reduction && nn * words <= cap / sizeof(uint64_t);
     LCT_CHECK_GOTO(sweep_prepare(&s, &pat), st, out);
     LCT_CHECK_GOTO(sweep_run(&s), st, out);
 
@@ -683,8 +787,8 @@ lct_status_t lct_deps_rebuild(lct_graph_t *g, const lct_deps_opts_t *opts,
         st = LCT_ERR_NOMEM;
         goto out;
     }
-    if (o.transitive_reduction)
-        LCT_CHECK_GOTO(reduce_edges(s.n, s.edges.data, ne, removed), st, out);
+    if (o.transitive_reduction && !s.online)
+        LCT_CHECK_GOTO(reduce_edges(s.n, s.edges.data, ne, cap, removed), st, out);
 
     /* Edge data (e.g. programmatic ports) of replaced edges follows the same node pair. */
     ed = malloc((g->edges.len + 1) * sizeof(*ed));
@@ -708,31 +812,18 @@ lct_status_t lct_deps_rebuild(lct_graph_t *g, const lct_deps_opts_t *opts,
     for (size_t i = 0; i < g->edges.len; i++)
         if (!(REBUILT_KINDS & (1u << g->edges.data[i].kind)))
             nedges.data[nedges.len++] = g->edges.data[i];
+    stats = s.stats;
     for (size_t i = 0; i < ne; i++) {
         const cand_t *c = &s.edges.data[i];
-        switch (c->kind) {
-        case LCT_EDGE_DATA:
-            stats.raw += c->hazard == HZ_RAW;
-            stats.waw += c->hazard == HZ_WAW;
-            stats.war += c->hazard == HZ_WAR;
-            break;
-        case LCT_EDGE_COLL:
-            stats.coll++;
-            break;
-        default:
-            stats.barrier++;
-            break;
-        }
-        if (removed[i]) {
-            stats.removed_by_reduction++;
+        if (removed[i])
             continue;
-        }
         lct_edge_t e = {s.order[c->src], s.order[c->dst], (lct_edge_kind_t)c->kind, 0};
         e.data = edata_find(ed, ned, e.src, e.dst);
         nedges.data[nedges.len++] = e;
     }
-    stats.edges_before = (uint32_t)ne;
-    stats.edges_after = (uint32_t)(ne - stats.removed_by_reduction);
+    stats.edges_before = s.ncand;
+    stats.edges_after = (uint32_t)(nedges.len - keep);
+    stats.removed_by_reduction = stats.edges_before - stats.edges_after;
 
     /* Install, and keep the original edges should the kept SCHED edges close a cycle. */
     __typeof__(g->edges) old = g->edges;
@@ -747,9 +838,8 @@ lct_status_t lct_deps_rebuild(lct_graph_t *g, const lct_deps_opts_t *opts,
         goto out;
     }
     LCT_VEC_FREE(&old);
-    LCT_DEBUG(ANALYSIS,
-              "deps: %u nodes, raw %u war %u waw %u barrier %u coll %u, %u -> %u edges", s.n,
-              stats.raw, stats.war, stats.waw, stats.barrier, stats.coll, stats.edges_before,
+    LCT_DEBUG(ANALYSIS, "deps: %u nodes, raw %u war %u waw %u barrier %u coll %u, %u -> %u edges",
+              s.n, stats.raw, stats.war, stats.waw, stats.barrier, stats.coll, stats.edges_before,
               stats.edges_after);
     if (stats_p)
         *stats_p = stats;

@@ -110,9 +110,14 @@ static double model_time(const lct_fabric_profile_t *fab, int n, lct_coll_op_t o
 
 lct_status_t lct_curves_model(const lct_fabric_profile_t *fab, int world_size, lct_curve_set_t *cs)
 {
-    if (!fab || !cs || world_size < 1 || fab->gpus_per_node < 1 || !(fab->nvlink_gbs > 0) ||
+    if (!fab || !cs || fab->gpus_per_node < 1 || !(fab->nvlink_gbs > 0) ||
         !(fab->net_gbs_per_node > 0) || !(fab->lat_intra_us >= 0) || !(fab->lat_inter_us >= 0)) {
-        LCT_WARN("curve model: invalid fabric profile or world size %d (must be >= 1)", world_size);
+        LCT_WARN("curve model: no fabric profile, or one with a non-positive GPU count or "
+                 "bandwidth or a negative latency");
+        return LCT_ERR_INVALID;
+    }
+    if (world_size < 1) {
+        LCT_WARN("curve model: world size %d (accepted: 1 or more)", world_size);
         return LCT_ERR_INVALID;
     }
     lct_curve_set_t out;

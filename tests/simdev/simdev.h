@@ -29,7 +29,27 @@ typedef struct {
     double flops_f16;      /* tensor-core FLOP/s */
     double mem_bw;         /* bytes/s */
     double launch_us;
+    /* Added after the first version (append only): */
+    const char *full_name; /* what cuDeviceGetName reports, e.g. "NVIDIA A100-SXM4-80GB" */
+    double mem_bytes;      /* device memory */
+    int cc_major, cc_minor;
+    double pcie_bw;        /* host<->device copies, bytes/s */
+    double comm_sm_share;  /* share of SMs one running communication kernel holds */
+    double interference;   /* slowdown factor of compute while communication runs (>= 1) */
 } simdev_device_info_t;
+
+/* A node's fabric (profiles/<name>.json, chosen by SIMDEV_FABRIC). Read by the replacement NCCL
+ * to time collectives; bandwidths are per direction. */
+typedef struct {
+    const char *name;          /* "p3dn", "p4de", "dgx-h100" */
+    const char *device;        /* device profile of its GPUs */
+    int gpus_per_node;
+    double nvlink_bw;          /* bytes/s one GPU can send to the others of its node */
+    double nvlink_latency_us;
+    int nics_per_node;
+    double nic_bw;             /* bytes/s of one NIC */
+    double nic_latency_us;
+} simdev_fabric_info_t;
 
 /* One launch as the provider sees it. */
 typedef struct {
@@ -72,6 +92,21 @@ void simdev_register_kernels(const simdev_kernel_t *kernels, size_t n);
 const simdev_device_info_t *simdev_device_info(void);
 int simdev_compute_mode(void);
 
+/* Added after the first version: */
+const simdev_fabric_info_t *simdev_fabric_info(void);
+/* The CUfunction of a registered kernel (what cuModuleGetFunction on any loaded module returns),
+ * without loading a module; NULL if no provider registered the name. Needs cuInit. */
+void *simdev_function(const char *name);
+/* Host virtual clock in microseconds (advances with API call costs and synchronisation). */
+double simdev_now_us(void);
+/* Charge host work to the virtual clock (e.g. a library's own host overhead). */
+void simdev_host_advance_us(double us);
+/* Ids used by activity records: cuptiGetGraphNodeId / cuptiGetGraphId / cuptiGetGraphExecId.
+ * Never reused within a process; 0 for a handle that is not a live graph object. */
+uint64_t simdev_graph_node_id(const void *cu_graph_node);
+uint32_t simdev_graph_id(const void *cu_graph);
+uint32_t simdev_graph_exec_id(const void *cu_graph_exec);
+
 /* Activity of every finished operation, in completion order (used by the replacement libcupti
  * and the trace writer). kind: 0 kernel, 1 memcpy, 2 memset. graph ids are 0 outside graphs. */
 typedef struct {
@@ -82,11 +117,44 @@ typedef struct {
     uint64_t correlation_id;
     uint64_t graph_id, graph_node_id;
     uint64_t bytes;        /* memcpy / memset */
+    /* Added after the first version (append only): */
+    int copy_kind;         /* memcpy, as CUpti_ActivityMemcpyKind: 1 HtoD, 2 DtoH, 8 DtoD, 9 HtoH */
+    int device;            /* device ordinal */
+    uint32_t context_id;
+    uint64_t graph_exec_id;
 } simdev_activity_t;
 
 typedef void (*simdev_activity_fn)(const simdev_activity_t *a, void *user);
 /* Several listeners may subscribe; returns a handle for unsubscribe. */
 int simdev_activity_subscribe(simdev_activity_fn fn, void *user);
 void simdev_activity_unsubscribe(int handle);
+
+/* Driver-side notifications for the replacement CUPTI callback API (added after the first
+ * version). Called synchronously, under the driver lock, on the calling thread: a listener must
+ * not call back into the driver API. Handles are CUgraph / CUgraphNode / CUgraphExec. */
+typedef enum {
+    SIMDEV_EV_API_ENTER = 0,   /* name: the exported driver symbol ("cuLaunchKernel"), correlation_id */
+    SIMDEV_EV_API_EXIT,        /* same, plus result (a CUresult) */
+    SIMDEV_EV_GRAPH_CREATED,   /* graph (also for graphs made by capture and child-graph copies) */
+    SIMDEV_EV_GRAPH_CLONED,    /* graph (the clone), orig_graph */
+    SIMDEV_EV_GRAPH_DESTROY,   /* graph, before it is destroyed */
+    SIMDEV_EV_NODE_CREATED,    /* graph, node */
+    SIMDEV_EV_NODE_CLONED,     /* graph, node (in the clone), orig_node */
+    SIMDEV_EV_NODE_DESTROY,    /* graph, node, before it is destroyed */
+    SIMDEV_EV_EXEC_CREATED,    /* exec, graph */
+    SIMDEV_EV_EXEC_DESTROY     /* exec */
+} simdev_event_kind_t;
+
+typedef struct {
+    simdev_event_kind_t kind;
+    const char *name;
+    uint64_t correlation_id;   /* API events: the id activity records of the call's work carry */
+    int result;
+    void *graph, *orig_graph, *node, *orig_node, *exec;
+} simdev_event_t;
+
+typedef void (*simdev_event_fn)(const simdev_event_t *e, void *user);
+int simdev_event_subscribe(simdev_event_fn fn, void *user);
+void simdev_event_unsubscribe(int handle);
 
 #endif

@@ -1,0 +1,608 @@
+/* Backward dW scheduling: weight-gradient work runs inside the all-to-all windows of the backward.
+ *
+ * What it does. In the backward pass each MoE layer issues all-to-alls (a2a) whose results the
+ * next input-gradient (dX) kernels need, so the compute engine idles while they run. Weight- and
+ * other parameter-gradient kernels (role dw: weight GEMMs, bias and gate gradients) have no
+ * consumer until the gradient all-reduce or the optimizer, so they can fill that idle time. The
+ * pass assigns dW nodes to a2a windows and expresses the assignment as SCHED edges.
+ *
+ * Invariant kept. Only SCHED edges are added; no node and no existing edge is touched, so every
+ * true dependency (footprint conflicts, barriers, collective order: DESIGN.md invariants 1-3)
+ * still holds. Each added edge is checked against the current reachability before it is added,
+ * so the graph stays acyclic; lct_graph_fill_adj verifies it again at the end. Added peak live
+ * memory stays within ctx->mem_budget_bytes (invariant 6).
+ *
+ * Eligibility (Lancet, MLSys'24, section on dW scheduling). The windows are the backward a2a's in
+ * launch order. A dW node d may go into the window of a2a A when d is a compute node of role dw,
+ * there is no directed path between d and A in either direction, and d is not downstream of a
+ * GRAD_SYNC collective or an optimizer node (those belong to the next phase). dW order is kept:
+ * when dW1 reaches dW2, dW2 never goes into an earlier window than dW1. Eligibility is always
+ * evaluated on the current graph, placements included, because placements add paths.
+ *
+ * Greedy (the paper's best fit). Walk the windows in launch order with remaining = t(A). First
+ * every unused dW whose last eligible window is this one is forced in (launch order). Then
+ * repeatedly take the unused eligible dW minimising |t(dW) - remaining| (ties: earlier launch),
+ * subtract its cost, and stop when none is left, or when one is already placed and the best is
+ * more than 2x the remaining time (which includes remaining <= 0). Costs are isolated costs.
+ *
+ * Edges. Placing d in the window of A adds
+ *   p -> d  for every direct predecessor p of A   ("start with the window": d becomes ready
+ *           exactly when A does; the predecessors are A's true dependencies after the
+ *           reconstruction, so nothing earlier than the window is waited for), and
+ *   d -> c  for the first compute node c downstream of A, by launch order ("finish inside it":
+ *           the compute that consumes A's output, the head of the critical path after the
+ *           window, waits for d instead of competing with it for the compute engine).
+ * Edges implied by an existing path are not added. Neither edge can close a cycle when no path
+ * joins d and A: a cycle through p -> d needs d ->* p ->* A, one through d -> c needs
+ * A ->* c ->* d. Every other path such an edge creates runs through A already.
+ *
+ * Improvement (ours; the paper has no interference model). With ctx->dw_improve, a local search
+ * under the timeline simulator with ctx->interference: first "unplace everything" is tried,
+ * then for each candidate in launch order: move it out of its window, or into one of the few
+ * nearest eligible windows (for an unplaced dW, the windows with the most room left). The first
+ * move that lowers the simulated makespan by more than one part per million is kept; sweeps
+ * repeat while something improves, within a fixed number of simulations (deterministic).
+ * Moves that raise peak memory beyond the budget are not taken.
+ *
+ * Memory. Delaying a dW keeps the activation gradients it reads alive longer. The pass simulates
+ * the graph before and after; when the added peak exceeds the budget, placements are undone one
+ * at a time, each time the one whose removal lowers the peak most (ties: the last placed), or,
+ * when that would need too many simulations, the last placed, until the budget holds. */
+#include "sched/lct_sched.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis/lct_analysis.h"
+#include "core/lct_bitset.h"
+#include "core/lct_log.h"
+#include "sched/lct_sched_int.h"
+
+#define DW_NONE UINT32_MAX
+/* Improvement budget: simulations per pass = min(MAX, BASE + PER_CAND * candidates). */
+#define DW_IMPROVE_BASE_EVALS 64
+#define DW_IMPROVE_EVALS_PER_CAND 8
+#define DW_IMPROVE_MAX_EVALS 2048
+/* Windows tried per candidate and sweep. */
+#define DW_IMPROVE_OPTIONS 4
+/* Simulations the memory step may spend choosing which placement to undo. */
+#define DW_MEM_MAX_EVALS 256
+
+typedef struct {
+    lct_graph_t *g;
+    lct_plan_ctx_t *ctx;
+    lct_sim_cfg_t simcfg;
+    uint32_t n;
+    size_t base_nedges;          /* edges present on entry; ours are appended after them */
+    lct_reach_t base;            /* reachability on entry */
+    uint32_t nwin;
+    uint32_t *win;               /* a2a of each window, launch order */
+    uint32_t *start_off, *start; /* per window: direct predecessors of its a2a */
+    uint32_t *finish;            /* per window: first compute node after its a2a, or DW_NONE */
+    uint32_t nblock;
+    uint32_t *block;             /* GRAD_SYNC collectives and optimizer nodes */
+    uint32_t ncand;
+    uint32_t *cand;              /* candidate dW nodes, launch order */
+    int32_t *assign;             /* per candidate: window index, or -1 */
+    uint32_t *seq;               /* per candidate: placement stamp (larger = later) */
+    uint32_t next_seq;
+} dw_t;
+
+static double node_cost(const lct_graph_t *g, uint32_t v)
+{
+    double c = LCT_NODE(g, v)->cost_us;
+    return c > 0 ? c : 0;
+}
+
+static bool rpath(const lct_reach_t *r, uint32_t a, uint32_t b)
+{
+    return lct_bitset_test(r->bits + (size_t)a * r->words, b);
+}
+
+static void dw_free(dw_t *dw)
+{
+    lct_reach_free(&dw->base);
+    free(dw->win);
+    free(dw->start_off);
+    free(dw->start);
+    free(dw->finish);
+    free(dw->block);
+    free(dw->cand);
+    free(dw->assign);
+    free(dw->seq);
+}
+
+static lct_status_t dw_setup(dw_t *dw)
+{
+    lct_graph_t *g = dw->g;
+    uint32_t n = dw->n;
+    uint64_t *down = NULL;
+
+    LCT_CHECK(lct_reach_fill(g, &dw->base));
+    LCT_CHECK(lct_sched_windows(g, &dw->win, &dw->nwin));
+
+    dw->start_off = calloc((size_t)dw->nwin + 1, sizeof(uint32_t));
+    dw->finish = malloc(((size_t)dw->nwin + 1) * sizeof(uint32_t));
+    dw->block = malloc(((size_t)n + 1) * sizeof(uint32_t));
+    dw->cand = malloc(((size_t)n + 1) * sizeof(uint32_t));
+    down = calloc(dw->base.words ? dw->base.words : 1, sizeof(uint64_t));
+    if (!dw->start_off || !dw->finish || !dw->block || !dw->cand || !down)
+        goto nomem;
+
+    for (uint32_t w = 0; w < dw->nwin; w++) {
+        uint32_t a = dw->win[w];
+        dw->start_off[w + 1] = dw->start_off[w] + (g->pred_off[a + 1] - g->pred_off[a]);
+    }
+    dw->start = malloc(((size_t)dw->start_off[dw->nwin] + 1) * sizeof(uint32_t));
+    if (!dw->start)
+        goto nomem;
+    for (uint32_t w = 0; w < dw->nwin; w++) {
+        uint32_t a = dw->win[w], k = dw->start_off[w];
+        for (uint32_t i = g->pred_off[a]; i < g->pred_off[a + 1]; i++)
+            dw->start[k++] = g->pred[i];
+        /* the first compute node after the window, by launch order */
+        uint32_t best = DW_NONE;
+        for (uint32_t x = 0; x < n; x++) {
+            if (!rpath(&dw->base, a, x) || !lct_sched_is_compute(LCT_NODE(g, x)))
+                continue;
+            if (best == DW_NONE || LCT_NODE(g, x)->launch_order < LCT_NODE(g, best)->launch_order)
+                best = x;
+        }
+        dw->finish[w] = best;
+    }
+
+    /* Everything downstream of gradient synchronisation or the optimizer is off limits. */
+    for (uint32_t x = 0; x < n; x++) {
+        const lct_node_t *nd = LCT_NODE(g, x);
+        if ((nd->flags & LCT_NODE_F_GRAD_SYNC) || nd->phase == LCT_PHASE_OPTIMIZER) {
+            dw->block[dw->nblock++] = x;
+            lct_bitset_set(down, x);
+            lct_bitset_or(down, dw->base.bits + (size_t)x * dw->base.words, dw->base.words);
+        }
+    }
+    for (uint32_t x = 0; x < n; x++) {
+        const lct_node_t *nd = LCT_NODE(g, x);
+        if (nd->role != LCT_ROLE_DW || !lct_sched_is_compute(nd) || lct_bitset_test(down, x))
+            continue;
+        bool any = false;
+        for (uint32_t w = 0; w < dw->nwin && !any; w++)
+            any = !lct_reach_ordered(&dw->base, x, dw->win[w]);
+        if (any)
+            dw->cand[dw->ncand++] = x;
+    }
+    lct_sched_sort_launch(g, dw->cand, dw->ncand);
+    dw->assign = malloc(((size_t)dw->ncand + 1) * sizeof(int32_t));
+    dw->seq = calloc((size_t)dw->ncand + 1, sizeof(uint32_t));
+    if (!dw->assign || !dw->seq)
+        goto nomem;
+    for (uint32_t i = 0; i < dw->ncand; i++)
+        dw->assign[i] = -1;
+    free(down);
+    return LCT_OK;
+nomem:
+    free(down);
+    LCT_WARN("dw pass: out of memory preparing %u nodes", n);
+    return LCT_ERR_NOMEM;
+}
+
+/* May candidate ci go into window w, given reachability r of the current graph (which holds the
+ * placements in dw->assign, ci's own excluded)? */
+static bool dw_eligible(const dw_t *dw, const lct_reach_t *r, uint32_t ci, uint32_t w)
+{
+    uint32_t d = dw->cand[ci], a = dw->win[w];
+    if (rpath(r, d, a) || rpath(r, a, d))
+        return false;
+    for (uint32_t i = 0; i < dw->nblock; i++)
+        if (rpath(r, dw->block[i], d))
+            return false;
+    for (uint32_t j = 0; j < dw->ncand; j++) {
+        int32_t wj = dw->assign[j];
+        if (j == ci || wj < 0)
+            continue;
+        if ((uint32_t)wj > w && rpath(r, dw->cand[j], d))
+            return false; /* an ancestor dW sits in a later window */
+        if ((uint32_t)wj < w && rpath(r, d, dw->cand[j]))
+            return false; /* a descendant dW sits in an earlier window */
+    }
+    return true;
+}
+
+/* Append the SCHED edges placing candidate ci in window w; keep r current when given. */
+static lct_status_t dw_add_edges(dw_t *dw, uint32_t ci, uint32_t w, lct_reach_t *r)
+{
+    uint32_t d = dw->cand[ci];
+    for (uint32_t k = dw->start_off[w]; k < dw->start_off[w + 1]; k++) {
+        uint32_t p = dw->start[k];
+        if (rpath(&dw->base, p, d))
+            continue;
+        LCT_CHECK(lct_graph_add_edge(dw->g, p, d, LCT_EDGE_SCHED));
+        if (r)
+            lct_sched_reach_add_edge(r, p, d);
+    }
+    uint32_t c = dw->finish[w];
+    if (c != DW_NONE && !rpath(&dw->base, d, c)) {
+        LCT_CHECK(lct_graph_add_edge(dw->g, d, c, LCT_EDGE_SCHED));
+        if (r)
+            lct_sched_reach_add_edge(r, d, c);
+    }
+    return LCT_OK;
+}
+
+/* Make the graph's edges the entry edges plus the placements of dw->assign; fill adjacency. */
+static lct_status_t dw_apply(dw_t *dw)
+{
+    dw->g->edges.len = dw->base_nedges;
+    dw->g->adj_valid = false;
+    for (uint32_t ci = 0; ci < dw->ncand; ci++)
+        if (dw->assign[ci] >= 0)
+            LCT_CHECK(dw_add_edges(dw, ci, (uint32_t)dw->assign[ci], NULL));
+    return lct_graph_fill_adj(dw->g);
+}
+
+static lct_status_t dw_sim(dw_t *dw, double *ms_p, double *peak_p)
+{
+    lct_sim_result_t res;
+    memset(&res, 0, sizeof(res));
+    lct_status_t st = lct_sim_run(dw->g, &dw->simcfg, &res);
+    if (st == LCT_OK) {
+        *ms_p = res.makespan;
+        *peak_p = res.peak_mem_bytes;
+    }
+    lct_sim_result_free(&res);
+    return st;
+}
+
+static lct_status_t dw_eval(dw_t *dw, double *ms_p, double *peak_p)
+{
+    LCT_CHECK(dw_apply(dw));
+    return dw_sim(dw, ms_p, peak_p);
+}
+
+static void dw_place(dw_t *dw, uint32_t ci, uint32_t w)
+{
+    dw->assign[ci] = (int32_t)w;
+    dw->seq[ci] = ++dw->next_seq;
+}
+
+static uint32_t dw_nplaced(const dw_t *dw)
+{
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < dw->ncand; i++)
+        k += dw->assign[i] >= 0;
+    return k;
+}
+
+static lct_status_t dw_greedy(dw_t *dw)
+{
+    lct_graph_t *g = dw->g;
+    lct_reach_t r = dw->base;
+    size_t sz = (size_t)r.n * r.words * sizeof(uint64_t);
+    lct_status_t st = LCT_OK;
+
+    r.bits = malloc(sz ? sz : 1);
+    if (!r.bits) {
+        LCT_WARN("dw pass: out of memory copying reachability (%zu bytes)", sz);
+        return LCT_ERR_NOMEM;
+    }
+    if (sz)
+        memcpy(r.bits, dw->base.bits, sz);
+
+    for (uint32_t w = 0; w < dw->nwin; w++) {
+        double rem = node_cost(g, dw->win[w]);
+        uint32_t here = 0;
+
+        /* forced in: this is the dW's last chance */
+        for (uint32_t ci = 0; ci < dw->ncand; ci++) {
+            if (dw->assign[ci] >= 0 || !dw_eligible(dw, &r, ci, w))
+                continue;
+            bool later = false;
+            for (uint32_t v = w + 1; v < dw->nwin && !later; v++)
+                later = dw_eligible(dw, &r, ci, v);
+            if (later)
+                continue;
+            LCT_CHECK_GOTO(dw_add_edges(dw, ci, w, &r), st, out);
+            dw_place(dw, ci, w);
+            rem -= node_cost(g, dw->cand[ci]);
+            here++;
+        }
+        /* best fit */
+        for (;;) {
+            uint32_t best = DW_NONE;
+            double best_key = 0;
+            for (uint32_t ci = 0; ci < dw->ncand; ci++) {
+                if (dw->assign[ci] >= 0 || !dw_eligible(dw, &r, ci, w))
+                    continue;
+                double key = fabs(node_cost(g, dw->cand[ci]) - rem);
+                if (best == DW_NONE || key < best_key) {
+                    best = ci;
+                    best_key = key;
+                }
+            }
+            if (best == DW_NONE)
+                break;
+            double t = node_cost(g, dw->cand[best]);
+            if (here && (rem <= 0 || t > 2 * rem))
+                break;
+            LCT_CHECK_GOTO(dw_add_edges(dw, best, w, &r), st, out);
+            dw_place(dw, best, w);
+            rem -= t;
+            here++;
+        }
+    }
+out:
+    free(r.bits);
+    return st;
+}
+
+static bool dw_accept(const dw_t *dw, double peak_before, double cur, double cur_peak, double ms,
+                      double peak)
+{
+    if (!(ms < cur - (1e-6 * cur + 1e-9)))
+        return false;
+    return peak - peak_before <= (double)dw->ctx->mem_budget_bytes || peak <= cur_peak;
+}
+
+/* Windows a candidate may move to, best first, at most DW_IMPROVE_OPTIONS. */
+static uint32_t dw_options(const dw_t *dw, const lct_reach_t *r, uint32_t ci, int32_t old,
+                           const double *room, uint32_t *opt)
+{
+    uint32_t k = 0;
+    for (uint32_t v = 0; v < dw->nwin; v++)
+        if ((int32_t)v != old && dw_eligible(dw, r, ci, v))
+            opt[k++] = v;
+    /* insertion sort: nearest to the old window, or (unplaced) most room left; then index */
+    for (uint32_t i = 1; i < k; i++) {
+        uint32_t x = opt[i], j = i;
+        while (j > 0) {
+            uint32_t y = opt[j - 1];
+            bool before;
+            if (old >= 0) {
+                uint32_t dx = (uint32_t)abs((int32_t)x - old), dy = (uint32_t)abs((int32_t)y - old);
+                before = dx < dy || (dx == dy && x < y);
+            } else {
+                before = room[x] > room[y] || (room[x] == room[y] && x < y);
+            }
+            if (!before)
+                break;
+            opt[j] = y;
+            j--;
+        }
+        opt[j] = x;
+    }
+    return k < DW_IMPROVE_OPTIONS ? k : DW_IMPROVE_OPTIONS;
+}
+
+static lct_status_t dw_improve(dw_t *dw, double peak_before, double *ms_io, double *peak_io,
+                               uint32_t *moves_p)
+{
+    lct_graph_t *g = dw->g;
+    uint32_t max_evals = DW_IMPROVE_BASE_EVALS + DW_IMPROVE_EVALS_PER_CAND * dw->ncand;
+    uint32_t evals = 0, moves = 0;
+    double cur = *ms_io, cur_peak = *peak_io, ms, peak;
+    lct_status_t st = LCT_OK;
+    int32_t *save = malloc(((size_t)dw->ncand + 1) * sizeof(*save));
+    uint32_t *opt = malloc(((size_t)dw->nwin + 1) * sizeof(*opt));
+    double *room = malloc(((size_t)dw->nwin + 1) * sizeof(*room));
+    lct_reach_t rm;
+    bool have_rm = false;
+
+    if (max_evals > DW_IMPROVE_MAX_EVALS)
+        max_evals = DW_IMPROVE_MAX_EVALS;
+    if (!save || !opt || !room) {
+        LCT_WARN("dw pass: out of memory in the improvement step");
+        st = LCT_ERR_NOMEM;
+        goto out;
+    }
+
+    /* the greedy may lose to doing nothing once interference is modelled */
+    if (dw_nplaced(dw)) {
+        memcpy(save, dw->assign, dw->ncand * sizeof(*save));
+        for (uint32_t i = 0; i < dw->ncand; i++)
+            dw->assign[i] = -1;
+        LCT_CHECK_GOTO(dw_eval(dw, &ms, &peak), st, out);
+        evals++;
+        if (dw_accept(dw, peak_before, cur, cur_peak, ms, peak)) {
+            cur = ms;
+            cur_peak = peak;
+            moves++;
+        } else {
+            memcpy(dw->assign, save, dw->ncand * sizeof(*save));
+        }
+    }
+
+    bool improved = true;
+    while (improved && evals < max_evals) {
+        improved = false;
+        for (uint32_t ci = 0; ci < dw->ncand && evals < max_evals; ci++) {
+            int32_t old = dw->assign[ci];
+            dw->assign[ci] = -1;
+            LCT_CHECK_GOTO(dw_apply(dw), st, out);
+            if (old >= 0) {
+                /* the graph without ci is what "unplace" would give */
+                LCT_CHECK_GOTO(dw_sim(dw, &ms, &peak), st, out);
+                evals++;
+                if (dw_accept(dw, peak_before, cur, cur_peak, ms, peak)) {
+                    cur = ms;
+                    cur_peak = peak;
+                    moves++;
+                    improved = true;
+                    continue;
+                }
+            }
+            LCT_CHECK_GOTO(lct_reach_fill(g, &rm), st, out);
+            have_rm = true;
+            for (uint32_t w = 0; w < dw->nwin; w++)
+                room[w] = node_cost(g, dw->win[w]);
+            for (uint32_t j = 0; j < dw->ncand; j++)
+                if (dw->assign[j] >= 0)
+                    room[dw->assign[j]] -= node_cost(g, dw->cand[j]);
+            uint32_t nopt = dw_options(dw, &rm, ci, old, room, opt);
+            lct_reach_free(&rm);
+            have_rm = false;
+            bool taken = false;
+            for (uint32_t k = 0; k < nopt && evals < max_evals && !taken; k++) {
+                dw->assign[ci] = (int32_t)opt[k];
+                LCT_CHECK_GOTO(dw_eval(dw, &ms, &peak), st, out);
+                evals++;
+                if (dw_accept(dw, peak_before, cur, cur_peak, ms, peak)) {
+                    cur = ms;
+                    cur_peak = peak;
+                    dw->seq[ci] = ++dw->next_seq;
+                    moves++;
+                    improved = true;
+                    taken = true;
+                }
+            }
+            if (!taken)
+                dw->assign[ci] = old;
+        }
+    }
+    *ms_io = cur;
+    *peak_io = cur_peak;
+    *moves_p = moves;
+    LCT_DEBUG(SCHED, "dw improvement: %u simulations, %u moves kept", evals, moves);
+out:
+    if (have_rm)
+        lct_reach_free(&rm);
+    free(save);
+    free(opt);
+    free(room);
+    return st;
+}
+
+static lct_status_t dw_memory(dw_t *dw, double peak_before, double *ms_io, double *peak_io,
+                              uint32_t *dropped_p)
+{
+    double budget = (double)dw->ctx->mem_budget_bytes, ms, peak;
+    uint32_t evals = 0, dropped = 0;
+
+    while (*peak_io - peak_before > budget) {
+        uint32_t np = dw_nplaced(dw), victim = DW_NONE;
+        if (!np)
+            break;
+        if (evals + np <= DW_MEM_MAX_EVALS) {
+            double best_peak = 0;
+            for (uint32_t ci = 0; ci < dw->ncand; ci++) {
+                int32_t old = dw->assign[ci];
+                if (old < 0)
+                    continue;
+                dw->assign[ci] = -1;
+                lct_status_t st = dw_eval(dw, &ms, &peak);
+                dw->assign[ci] = old;
+                LCT_CHECK(st);
+                evals++;
+                if (victim == DW_NONE || peak < best_peak ||
+                    (peak == best_peak && dw->seq[ci] > dw->seq[victim])) {
+                    victim = ci;
+                    best_peak = peak;
+                }
+            }
+        } else {
+            for (uint32_t ci = 0; ci < dw->ncand; ci++)
+                if (dw->assign[ci] >= 0 && (victim == DW_NONE || dw->seq[ci] > dw->seq[victim]))
+                    victim = ci;
+        }
+        LCT_DEBUG(SCHED, "dw memory: undoing the placement of node %u (%s)", dw->cand[victim],
+                  LCT_NODE(dw->g, dw->cand[victim])->name);
+        dw->assign[victim] = -1;
+        dropped++;
+        LCT_CHECK(dw_eval(dw, ms_io, peak_io));
+    }
+    *dropped_p += dropped;
+    return LCT_OK;
+}
+
+static lct_status_t dw_report(dw_t *dw, lct_plan_report_t *rep)
+{
+    rep->windows = calloc((size_t)dw->nwin + 1, sizeof(*rep->windows));
+    if (!rep->windows) {
+        LCT_WARN("dw pass: out of memory writing the report");
+        return LCT_ERR_NOMEM;
+    }
+    rep->nwindows = dw->nwin;
+    rep->dw_candidates = dw->ncand;
+    rep->dw_placed = 0;
+    for (uint32_t w = 0; w < dw->nwin; w++) {
+        lct_dw_window_t *win = &rep->windows[w];
+        win->a2a = dw->win[w];
+        win->t_a2a = node_cost(dw->g, dw->win[w]);
+        for (uint32_t ci = 0; ci < dw->ncand; ci++)
+            win->ndw += dw->assign[ci] == (int32_t)w;
+        win->dw = malloc(((size_t)win->ndw + 1) * sizeof(uint32_t));
+        if (!win->dw) {
+            LCT_WARN("dw pass: out of memory writing the report");
+            return LCT_ERR_NOMEM;
+        }
+        uint32_t k = 0;
+        for (uint32_t ci = 0; ci < dw->ncand; ci++)
+            if (dw->assign[ci] == (int32_t)w) {
+                win->dw[k++] = dw->cand[ci];
+                win->t_dw += node_cost(dw->g, dw->cand[ci]);
+            }
+        rep->dw_placed += win->ndw;
+    }
+    return LCT_OK;
+}
+
+lct_status_t lct_pass_dw(lct_graph_t *g, lct_plan_ctx_t *ctx)
+{
+    lct_plan_report_t *rep = &ctx->report;
+    lct_status_t st;
+    dw_t dw;
+    double ms0 = 0, peak0 = 0, ms = 0, peak = 0;
+    uint32_t moves = 0, dropped = 0;
+
+    if (!g->adj_valid) {
+        LCT_WARN("dw pass: adjacency of graph '%s' is not current (reconstruct dependencies first)",
+                 g->meta.name ? g->meta.name : "");
+        return LCT_ERR_INVALID;
+    }
+    lct_sched_report_clear_dw(rep);
+    memset(&dw, 0, sizeof(dw));
+    dw.g = g;
+    dw.ctx = ctx;
+    dw.simcfg.interference = ctx->interference;
+    dw.n = LCT_NNODES(g);
+    dw.base_nedges = g->edges.len;
+
+    LCT_CHECK_GOTO(dw_setup(&dw), st, fail);
+    LCT_CHECK_GOTO(dw_sim(&dw, &ms0, &peak0), st, fail);
+    ms = ms0;
+    peak = peak0;
+    if (dw.nwin && dw.ncand) {
+        LCT_CHECK_GOTO(dw_greedy(&dw), st, fail);
+        LCT_CHECK_GOTO(dw_eval(&dw, &ms, &peak), st, fail);
+        LCT_DEBUG(SCHED, "dw greedy: %u of %u candidates placed, predicted %.1f -> %.1f us",
+                  dw_nplaced(&dw), dw.ncand, ms0, ms);
+        LCT_CHECK_GOTO(dw_memory(&dw, peak0, &ms, &peak, &dropped), st, fail);
+        if (ctx->dw_improve) {
+            LCT_CHECK_GOTO(dw_improve(&dw, peak0, &ms, &peak, &moves), st, fail);
+            LCT_CHECK_GOTO(dw_eval(&dw, &ms, &peak), st, fail);
+            /* improvement keeps the budget; this only guards against a simulator surprise */
+            LCT_CHECK_GOTO(dw_memory(&dw, peak0, &ms, &peak, &dropped), st, fail);
+        }
+        /* the graph's edges are exactly the final assignment */
+        LCT_CHECK_GOTO(dw_eval(&dw, &ms, &peak), st, fail);
+    }
+    LCT_CHECK_GOTO(dw_report(&dw, rep), st, fail);
+    rep->improve_moves = moves;
+    rep->dropped_for_memory = dropped;
+    rep->predicted_before_us = ms0;
+    rep->predicted_after_us = ms;
+    rep->extra_mem_bytes = peak - peak0;
+    LCT_INFO(SCHED,
+             "dw: %u windows, %u candidates, %u placed, %u improvement moves, %u dropped for "
+             "memory; predicted %.1f -> %.1f us",
+             rep->nwindows, rep->dw_candidates, rep->dw_placed, moves, dropped, ms0, ms);
+    dw_free(&dw);
+    return LCT_OK;
+fail:
+    lct_sched_report_clear_dw(rep);
+    /* leave the graph as it came in, so the caller's fail-open path sees the original edges */
+    g->edges.len = dw.base_nedges;
+    g->adj_valid = false;
+    lct_graph_fill_adj(g);
+    dw_free(&dw);
+    return st;
+}

@@ -1,0 +1,333 @@
+/* The plan: context from the LANCET_* registry, the pass order (written once, here), the checks
+ * run on the result, and the plan reports.
+ *
+ * lct_plan_run leaves recovery to its caller: on any failure it returns the error and the caller
+ * goes back to the original graph (DESIGN.md invariant 5). */
+#include "sched/lct_sched.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "analysis/lct_analysis.h"
+#include "core/lct_config.h"
+#include "core/lct_log.h"
+#include "sched/lct_sched_int.h"
+
+void lct_plan_ctx_init(lct_plan_ctx_t *ctx, const lct_device_profile_t *dev,
+                       const lct_curve_set_t *curves)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->dev = dev;
+    ctx->curves = curves;
+    double itf = lct_config_double(LCT_CFG_INTERFERENCE);
+    if (itf < 0)
+        itf = dev ? dev->interference : 0.0;
+    ctx->interference = itf < 0 ? 0 : itf > 1 ? 1 : itf;
+    long mb = lct_config_int(LCT_CFG_MEM_BUDGET_MB);
+    ctx->mem_budget_bytes = mb > 0 ? (uint64_t)mb << 20 : 0;
+    ctx->dw = lct_config_bool(LCT_CFG_DW);
+    ctx->dw_improve = lct_config_bool(LCT_CFG_DW_IMPROVE);
+    ctx->allreduce_fill = lct_config_bool(LCT_CFG_ALLREDUCE_FILL);
+    ctx->pipeline = lct_config_bool(LCT_CFG_PIPELINE);
+    ctx->pipeline_max_chunks = (int)lct_config_int(LCT_CFG_PIPELINE_MAX_CHUNKS);
+}
+
+void lct_plan_ctx_fini(lct_plan_ctx_t *ctx)
+{
+    lct_sched_report_clear_dw(&ctx->report);
+    memset(&ctx->report, 0, sizeof(ctx->report));
+}
+
+/* Consecutive collectives of one communicator, in launch order. */
+typedef struct {
+    uint32_t prev, next;
+    bool ordered_before; /* prev ->* next held on entry */
+} coll_pair_t;
+
+static lct_status_t coll_pairs(const lct_graph_t *g, coll_pair_t **pairs_p, uint32_t *n_p)
+{
+    uint32_t n = LCT_NNODES(g), nc = 0, np = 0, ncomm = 0;
+    uint32_t *c = malloc(((size_t)n + 1) * sizeof(*c));
+    uint64_t *comm = malloc(((size_t)n + 1) * sizeof(*comm));
+    uint32_t *last = malloc(((size_t)n + 1) * sizeof(*last));
+    coll_pair_t *pairs = malloc(((size_t)n + 1) * sizeof(*pairs));
+    if (!c || !comm || !last || !pairs) {
+        free(c);
+        free(comm);
+        free(last);
+        free(pairs);
+        LCT_WARN("plan: out of memory listing collectives of %u nodes", n);
+        return LCT_ERR_NOMEM;
+    }
+    for (uint32_t v = 0; v < n; v++)
+        if (LCT_NODE(g, v)->kind == LCT_NODE_COLLECTIVE)
+            c[nc++] = v;
+    lct_sched_sort_launch(g, c, nc);
+    for (uint32_t i = 0; i < nc; i++) {
+        uint64_t id = LCT_NODE(g, c[i])->coll.comm;
+        uint32_t j = 0;
+        while (j < ncomm && comm[j] != id)
+            j++;
+        if (j == ncomm) {
+            comm[ncomm++] = id;
+        } else {
+            pairs[np].prev = last[j];
+            pairs[np].next = c[i];
+            pairs[np].ordered_before = false;
+            np++;
+        }
+        last[j] = c[i];
+    }
+    free(c);
+    free(comm);
+    free(last);
+    *pairs_p = pairs;
+    *n_p = np;
+    return LCT_OK;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static lct_status_t sim_makespan(const lct_graph_t *g, double interference, double *ms_p,
+                                 double *peak_p)
+{
+    lct_sim_cfg_t cfg = {interference};
+    lct_sim_result_t res;
+    memset(&res, 0, sizeof(res));
+    lct_status_t st = lct_sim_run(g, &cfg, &res);
+    if (st == LCT_OK) {
+        *ms_p = res.makespan;
+        *peak_p = res.peak_mem_bytes;
+    }
+    lct_sim_result_free(&res);
+    return st;
+}
+
+lct_status_t lct_plan_run(lct_graph_t *g, lct_plan_ctx_t *ctx)
+{
+    double t0 = now_ms(), before = 0, after = 0, peak0 = 0, peak1 = 0;
+    coll_pair_t *pairs = NULL;
+    uint32_t npairs = 0;
+    lct_reach_t r;
+    lct_status_t st;
+
+    memset(&r, 0, sizeof(r));
+    lct_sched_report_clear_dw(&ctx->report);
+    memset(&ctx->report, 0, sizeof(ctx->report));
+    if (!g->adj_valid) {
+        LCT_WARN("plan: adjacency of graph '%s' is not current (reconstruct dependencies first)",
+                 g->meta.name ? g->meta.name : "");
+        return LCT_ERR_INVALID;
+    }
+
+    LCT_CHECK_GOTO(coll_pairs(g, &pairs, &npairs), st, out);
+    LCT_CHECK_GOTO(lct_reach_fill(g, &r), st, out);
+    for (uint32_t i = 0; i < npairs; i++)
+        pairs[i].ordered_before = lct_reach_path(&r, pairs[i].prev, pairs[i].next);
+    lct_reach_free(&r);
+    memset(&r, 0, sizeof(r));
+    LCT_CHECK_GOTO(sim_makespan(g, ctx->interference, &before, &peak0), st, out);
+
+    /* The pass order. */
+    if (ctx->pipeline && !LCT_SCHED_HAVE_PIPELINE)
+        LCT_INFO(SCHED, "forward pipeline pass not available in this build; skipped");
+    if (ctx->dw)
+        LCT_CHECK_GOTO(lct_pass_dw(g, ctx), st, out);
+    if (ctx->allreduce_fill)
+        LCT_CHECK_GOTO(lct_pass_allreduce_fill(g, ctx), st, out);
+
+    /* Verify: acyclic, per communicator the collectives keep their order, memory budget. */
+    LCT_CHECK_GOTO(lct_graph_fill_adj(g), st, out);
+    LCT_CHECK_GOTO(lct_reach_fill(g, &r), st, out);
+    for (uint32_t i = 0; i < npairs; i++) {
+        const coll_pair_t *p = &pairs[i];
+        if (lct_reach_path(&r, p->next, p->prev) ||
+            (p->ordered_before && !lct_reach_path(&r, p->prev, p->next))) {
+            LCT_WARN("plan: order of collectives %u (%s) and %u (%s) on communicator %llu changed",
+                     p->prev, LCT_NODE(g, p->prev)->name, p->next, LCT_NODE(g, p->next)->name,
+                     (unsigned long long)LCT_NODE(g, p->prev)->coll.comm);
+            st = LCT_ERR_INTERNAL;
+            goto out;
+        }
+    }
+    LCT_CHECK_GOTO(sim_makespan(g, ctx->interference, &after, &peak1), st, out);
+    if (peak1 - peak0 > (double)ctx->mem_budget_bytes) {
+        LCT_WARN("plan: added peak memory %.0f bytes exceeds the budget of %llu bytes",
+                 peak1 - peak0, (unsigned long long)ctx->mem_budget_bytes);
+        st = LCT_ERR_INTERNAL;
+        goto out;
+    }
+    ctx->report.extra_mem_bytes = peak1 - peak0;
+    ctx->report.predicted_before_us = before;
+    ctx->report.predicted_after_us = after;
+    ctx->report.plan_ms = now_ms() - t0;
+    LCT_INFO(SCHED, "plan: predicted step %.1f -> %.1f us, planned in %.1f ms", before, after,
+             ctx->report.plan_ms);
+    st = LCT_OK;
+out:
+    lct_reach_free(&r);
+    free(pairs);
+    return st;
+}
+
+/* ---- reports ---- */
+
+static double fill_pct(double t_dw, double t_a2a)
+{
+    if (t_a2a <= 0)
+        return 0;
+    return 100.0 * (t_dw < t_a2a ? t_dw : t_a2a) / t_a2a;
+}
+
+void lct_plan_report_text(FILE *f, const lct_graph_t *g, const lct_plan_ctx_t *ctx)
+{
+    const lct_plan_report_t *r = &ctx->report;
+    fprintf(f, "plan for '%s' (interference %.2f)\n", g->meta.name ? g->meta.name : "",
+            ctx->interference);
+    if (!ctx->dw) {
+        fprintf(f, "dW scheduling: off\n");
+    } else {
+        fprintf(f, "dW scheduling: %u windows, %u candidates, %u placed, %u improvement moves\n",
+                r->nwindows, r->dw_candidates, r->dw_placed, r->improve_moves);
+        if (r->nwindows) {
+            double ta = 0, td = 0, tf = 0;
+            fprintf(f, "  %4s  %-32s %11s %11s %7s %4s\n", "win", "a2a", "t_a2a(us)", "t_dW(us)",
+                    "fill%", "dW");
+            for (uint32_t w = 0; w < r->nwindows; w++) {
+                const lct_dw_window_t *x = &r->windows[w];
+                const char *name = x->a2a < LCT_NNODES(g) ? LCT_NODE(g, x->a2a)->name : "?";
+                fprintf(f, "  %4u  %-32.32s %11.1f %11.1f %7.1f %4u\n", w, name, x->t_a2a, x->t_dw,
+                        fill_pct(x->t_dw, x->t_a2a), x->ndw);
+                ta += x->t_a2a;
+                td += x->t_dw;
+                tf += x->t_dw < x->t_a2a ? x->t_dw : x->t_a2a;
+            }
+            fprintf(f, "  %4s  %-32s %11.1f %11.1f %7.1f %4u\n", "all", "", ta, td,
+                    ta > 0 ? 100.0 * tf / ta : 0.0, r->dw_placed);
+        }
+        fprintf(f, "memory: extra peak %+.3f MiB (budget %.3f MiB), %u placements dropped for "
+                   "memory\n",
+                r->extra_mem_bytes / 1048576.0, ctx->mem_budget_bytes / 1048576.0,
+                r->dropped_for_memory);
+    }
+    if (!ctx->allreduce_fill)
+        fprintf(f, "all-reduce fill: off\n");
+    else
+        fprintf(f, "all-reduce fill: %u placed in gaps, %u chained after the last a2a\n",
+                r->allreduce_placed, r->allreduce_chained);
+    if (!ctx->pipeline)
+        fprintf(f, "forward pipeline: off\n");
+    else if (!LCT_SCHED_HAVE_PIPELINE)
+        fprintf(f, "forward pipeline: not available in this build\n");
+    else
+        fprintf(f, "forward pipeline: %u ranges pipelined\n", r->pipelined_ranges);
+    fprintf(f, "predicted step: %.1f us before, %.1f us after (%.3fx)\n", r->predicted_before_us,
+            r->predicted_after_us,
+            r->predicted_after_us > 0 ? r->predicted_before_us / r->predicted_after_us : 0.0);
+    fprintf(f, "planning time: %.1f ms\n", r->plan_ms);
+}
+
+static json_t *jreal(double v) { return json_real(isfinite(v) ? v : 0.0); }
+
+/* json_object_set_new that remembers a failure instead of checking every call. */
+static void jset(json_t *o, const char *k, json_t *v, int *bad)
+{
+    if (!v || json_object_set_new(o, k, v) != 0)
+        *bad = 1;
+}
+
+char *lct_plan_report_json(const lct_graph_t *g, const lct_plan_ctx_t *ctx)
+{
+    const lct_plan_report_t *r = &ctx->report;
+    int bad = 0;
+    char *text = NULL;
+    json_t *root = json_object(), *dw = json_object(), *wins = json_array(),
+           *mem = json_object(), *ar = json_object(), *pl = json_object(), *pred = json_object();
+    if (!root || !dw || !wins || !mem || !ar || !pl || !pred) {
+        json_decref(root);
+        json_decref(dw);
+        json_decref(wins);
+        json_decref(mem);
+        json_decref(ar);
+        json_decref(pl);
+        json_decref(pred);
+        LCT_WARN("plan report: out of memory");
+        return NULL;
+    }
+    for (uint32_t w = 0; w < r->nwindows; w++) {
+        const lct_dw_window_t *x = &r->windows[w];
+        json_t *o = json_object(), *list = json_array();
+        if (!o || !list) {
+            json_decref(o);
+            json_decref(list);
+            bad = 1;
+            break;
+        }
+        for (uint32_t k = 0; k < x->ndw; k++) {
+            json_t *d = json_object();
+            if (!d) {
+                bad = 1;
+                break;
+            }
+            jset(d, "node", json_integer(x->dw[k]), &bad);
+            jset(d, "name", json_string(x->dw[k] < LCT_NNODES(g) ? LCT_NODE(g, x->dw[k])->name : "?"),
+                 &bad);
+            jset(d, "t_us", jreal(x->dw[k] < LCT_NNODES(g) ? LCT_NODE(g, x->dw[k])->cost_us : 0),
+                 &bad);
+            if (json_array_append_new(list, d) != 0)
+                bad = 1;
+        }
+        jset(o, "a2a", json_integer(x->a2a), &bad);
+        jset(o, "name", json_string(x->a2a < LCT_NNODES(g) ? LCT_NODE(g, x->a2a)->name : "?"), &bad);
+        jset(o, "t_a2a_us", jreal(x->t_a2a), &bad);
+        jset(o, "t_dw_us", jreal(x->t_dw), &bad);
+        jset(o, "fill_pct", jreal(fill_pct(x->t_dw, x->t_a2a)), &bad);
+        jset(o, "dw", list, &bad);
+        if (json_array_append_new(wins, o) != 0)
+            bad = 1;
+    }
+    jset(dw, "enabled", json_boolean(ctx->dw), &bad);
+    jset(dw, "windows", wins, &bad);
+    jset(dw, "candidates", json_integer(r->dw_candidates), &bad);
+    jset(dw, "placed", json_integer(r->dw_placed), &bad);
+    jset(dw, "improve", json_boolean(ctx->dw_improve), &bad);
+    jset(dw, "improve_moves", json_integer(r->improve_moves), &bad);
+    jset(dw, "dropped_for_memory", json_integer(r->dropped_for_memory), &bad);
+    jset(mem, "extra_peak_bytes", jreal(r->extra_mem_bytes), &bad);
+    jset(mem, "budget_bytes", json_integer((json_int_t)ctx->mem_budget_bytes), &bad);
+    jset(ar, "enabled", json_boolean(ctx->allreduce_fill), &bad);
+    jset(ar, "placed", json_integer(r->allreduce_placed), &bad);
+    jset(ar, "chained", json_integer(r->allreduce_chained), &bad);
+    jset(pl, "enabled", json_boolean(ctx->pipeline), &bad);
+    jset(pl, "available", json_boolean(LCT_SCHED_HAVE_PIPELINE), &bad);
+    jset(pl, "max_chunks", json_integer(ctx->pipeline_max_chunks), &bad);
+    jset(pl, "ranges", json_integer(r->pipelined_ranges), &bad);
+    jset(pred, "before_us", jreal(r->predicted_before_us), &bad);
+    jset(pred, "after_us", jreal(r->predicted_after_us), &bad);
+    jset(pred, "speedup", jreal(r->predicted_after_us > 0
+                                    ? r->predicted_before_us / r->predicted_after_us
+                                    : 0.0),
+         &bad);
+    jset(root, "graph", json_string(g->meta.name ? g->meta.name : ""), &bad);
+    jset(root, "interference", jreal(ctx->interference), &bad);
+    jset(root, "dw", dw, &bad);
+    jset(root, "memory", mem, &bad);
+    jset(root, "allreduce_fill", ar, &bad);
+    jset(root, "pipeline", pl, &bad);
+    jset(root, "predicted", pred, &bad);
+    jset(root, "plan_ms", jreal(r->plan_ms), &bad);
+    if (!bad)
+        text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    json_decref(root);
+    if (!text)
+        LCT_WARN("plan report: cannot build the JSON text");
+    return text;
+}

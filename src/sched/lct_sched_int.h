@@ -1,0 +1,35 @@
+/* Helpers shared by the scheduling passes of src/sched (not part of the module's interface). */
+#ifndef LCT_SCHED_INT_H
+#define LCT_SCHED_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "analysis/lct_analysis.h"
+#include "ir/lct_ir.h"
+#include "sched/lct_sched.h"
+
+/* The forward pipeline pass is not part of this build yet: lct_plan_run skips it and the plan
+ * report says so. */
+#define LCT_SCHED_HAVE_PIPELINE 0
+
+/* Nodes that occupy the compute engine (the ones a dW can be "placed after"). */
+bool lct_sched_is_compute(const lct_node_t *n);
+
+/* True for the all-to-all nodes of the backward pass whose execution forms a dW window. */
+bool lct_sched_is_window_a2a(const lct_node_t *n);
+
+/* Sort node indices by (launch order, index). */
+void lct_sched_sort_launch(const lct_graph_t *g, uint32_t *v, uint32_t n);
+
+/* Backward a2a nodes sorted by (launch order, index). *a2a_p is malloc'd (NULL when none). */
+lct_status_t lct_sched_windows(const lct_graph_t *g, uint32_t **a2a_p, uint32_t *n_p);
+
+/* Keep a reachability matrix current after adding the edge u -> v: every node that reaches u
+ * (and u itself) now also reaches v and everything v reaches. O(n * words). */
+void lct_sched_reach_add_edge(lct_reach_t *r, uint32_t u, uint32_t v);
+
+/* Free the per-window arrays of the dW part of a report and zero that part. */
+void lct_sched_report_clear_dw(lct_plan_report_t *r);
+
+#endif

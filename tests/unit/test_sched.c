@@ -1,0 +1,856 @@
+/* Unit tests of the scheduling passes: the dW pass (the paper's best-fit greedy on hand-made
+ * backward graphs, the forced-in and 2x stop rules, dW order, path exclusion, the improvement
+ * step, the memory budget), the gradient all-reduce gap fill, the plan context, lct_plan_run and
+ * the plan reports.
+ *
+ * The graphs are built by hand with the edges lct_deps_rebuild would leave (transitively
+ * reduced true dependencies), so each expected assignment can be derived on paper; the
+ * derivations are in the comments. */
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis/lct_analysis.h"
+#include "core/lct_config.h"
+#include "core/lct_log.h"
+#include "sched/lct_sched.h"
+
+#define COMM_A2A 11
+#define COMM_GRAD 22
+
+static uint32_t kern(lct_graph_t *g, const char *name, lct_role_t role, double cost)
+{
+    uint32_t id;
+    ck_assert_int_eq(lct_graph_add_node(g, LCT_NODE_KERNEL, name, &id), LCT_OK);
+    LCT_NODE(g, id)->phase = LCT_PHASE_BACKWARD;
+    LCT_NODE(g, id)->role = role;
+    LCT_NODE(g, id)->cost_us = cost;
+    return id;
+}
+
+static uint32_t coll(lct_graph_t *g, const char *name, lct_coll_op_t op, uint64_t comm,
+                     double cost)
+{
+    uint32_t id;
+    ck_assert_int_eq(lct_graph_add_node(g, LCT_NODE_COLLECTIVE, name, &id), LCT_OK);
+    lct_node_t *n = LCT_NODE(g, id);
+    n->phase = LCT_PHASE_BACKWARD;
+    n->coll.op = op;
+    n->coll.comm = comm;
+    n->cost_us = cost;
+    n->lib = "nccl";
+    if (op == LCT_COLL_ALLTOALL) {
+        n->role = LCT_ROLE_A2A;
+    } else {
+        n->role = LCT_ROLE_ALLREDUCE;
+        n->flags |= LCT_NODE_F_GRAD_SYNC;
+    }
+    return id;
+}
+
+static uint32_t a2a(lct_graph_t *g, const char *name, double cost)
+{
+    return coll(g, name, LCT_COLL_ALLTOALL, COMM_A2A, cost);
+}
+
+static uint32_t allreduce(lct_graph_t *g, const char *name, double cost)
+{
+    return coll(g, name, LCT_COLL_ALLREDUCE, COMM_GRAD, cost);
+}
+
+static uint32_t memnode(lct_graph_t *g, lct_node_kind_t kind, const char *name, uint64_t addr,
+                        uint64_t bytes)
+{
+    uint32_t id;
+    ck_assert_int_eq(lct_graph_add_node(g, kind, name, &id), LCT_OK);
+    LCT_NODE(g, id)->phase = LCT_PHASE_BACKWARD;
+    LCT_NODE(g, id)->mem_bytes = bytes;
+    ck_assert_int_eq(lct_node_add_range(g, id, addr, bytes, LCT_ACC_WRITE, true), LCT_OK);
+    return id;
+}
+
+static void edge(lct_graph_t *g, uint32_t a, uint32_t b)
+{
+    ck_assert_int_eq(lct_graph_add_edge(g, a, b, LCT_EDGE_DATA), LCT_OK);
+}
+
+static void coll_edge(lct_graph_t *g, uint32_t a, uint32_t b)
+{
+    ck_assert_int_eq(lct_graph_add_edge(g, a, b, LCT_EDGE_COLL), LCT_OK);
+}
+
+static bool has_sched(const lct_graph_t *g, uint32_t a, uint32_t b)
+{
+    for (size_t i = 0; i < g->edges.len; i++)
+        if (g->edges.data[i].src == a && g->edges.data[i].dst == b &&
+            g->edges.data[i].kind == LCT_EDGE_SCHED)
+            return true;
+    return false;
+}
+
+static uint32_t count_sched(const lct_graph_t *g)
+{
+    uint32_t k = 0;
+    for (size_t i = 0; i < g->edges.len; i++)
+        k += g->edges.data[i].kind == LCT_EDGE_SCHED;
+    return k;
+}
+
+/* Window of node d in the report, or -1. */
+static int window_of(const lct_plan_ctx_t *ctx, uint32_t d)
+{
+    int found = -1;
+    for (uint32_t w = 0; w < ctx->report.nwindows; w++)
+        for (uint32_t k = 0; k < ctx->report.windows[w].ndw; k++)
+            if (ctx->report.windows[w].dw[k] == d) {
+                ck_assert_int_eq(found, -1); /* never in two windows */
+                found = (int)w;
+            }
+    return found;
+}
+
+/* Context with every pass off but the ones a test turns on; no interference; large budget. */
+static void ctx_plain(lct_plan_ctx_t *ctx)
+{
+    lct_config_reset();
+    lct_plan_ctx_init(ctx, NULL, NULL);
+    ctx->interference = 0;
+    ctx->dw = ctx->allreduce_fill = ctx->pipeline = ctx->dw_improve = false;
+    ctx->mem_budget_bytes = 1ull << 30;
+}
+
+/* The three-window backward of the golden case.
+ *
+ *   g0 -> A0(100) -> c0 -> A1(60) -> c1 -> A2(40) -> c2      (dx chain, dx kernels 10 us)
+ *   dW a(70) b(25) f(15) read g0's output  -> eligible for windows 0, 1, 2
+ *   dW c(50) d(35)       read c0's output  -> eligible for windows 1, 2 (A0 reaches them)
+ *   dW e(20)             reads c1's output -> eligible for window 2 only
+ *   R1(8)  all-reduce of a, b, f;  R2(30) all-reduce of c, d, e (R1 -> R2 on their communicator)
+ *   z      a dW kernel after R1 (downstream of gradient sync: never a candidate)
+ *   opt    optimizer step after R1, R2, c2
+ */
+typedef struct {
+    uint32_t g0, A0, c0, A1, c1, A2, c2, a, b, f, c, d, e, R1, R2, z, opt;
+} golden_t;
+
+static lct_graph_t *golden_graph(golden_t *n)
+{
+    lct_graph_t *g;
+    ck_assert_int_eq(lct_graph_create(&g), LCT_OK);
+    g->meta.name = (char *)lct_graph_strdup(g, "three-windows");
+    n->g0 = kern(g, "bwd.dx.g0", LCT_ROLE_DX, 10);
+    n->a = kern(g, "bwd.dw.a", LCT_ROLE_DW, 70);
+    n->b = kern(g, "bwd.dw.b", LCT_ROLE_DW, 25);
+    n->f = kern(g, "bwd.dw.f", LCT_ROLE_DW, 15);
+    n->A0 = a2a(g, "bwd.a2a.0", 100);
+    n->c0 = kern(g, "bwd.dx.c0", LCT_ROLE_DX, 10);
+    n->c = kern(g, "bwd.dw.c", LCT_ROLE_DW, 50);
+    n->d = kern(g, "bwd.dw.d", LCT_ROLE_DW, 35);
+    n->A1 = a2a(g, "bwd.a2a.1", 60);
+    n->c1 = kern(g, "bwd.dx.c1", LCT_ROLE_DX, 10);
+    n->e = kern(g, "bwd.dw.e", LCT_ROLE_DW, 20);
+    n->A2 = a2a(g, "bwd.a2a.2", 40);
+    n->c2 = kern(g, "bwd.dx.c2", LCT_ROLE_DX, 10);
+    n->R1 = allreduce(g, "bwd.allreduce.1", 8);
+    n->R2 = allreduce(g, "bwd.allreduce.2", 30);
+    n->z = kern(g, "bwd.dw.z", LCT_ROLE_DW, 5);
+    n->opt = kern(g, "opt.step", LCT_ROLE_OTHER, 5);
+    LCT_NODE(g, n->opt)->phase = LCT_PHASE_OPTIMIZER;
+
+    edge(g, n->g0, n->A0);
+    edge(g, n->A0, n->c0);
+    edge(g, n->c0, n->A1);
+    edge(g, n->A1, n->c1);
+    edge(g, n->c1, n->A2);
+    edge(g, n->A2, n->c2);
+    edge(g, n->g0, n->a);
+    edge(g, n->g0, n->b);
+    edge(g, n->g0, n->f);
+    edge(g, n->c0, n->c);
+    edge(g, n->c0, n->d);
+    edge(g, n->c1, n->e);
+    edge(g, n->a, n->R1);
+    edge(g, n->b, n->R1);
+    edge(g, n->f, n->R1);
+    edge(g, n->c, n->R2);
+    edge(g, n->d, n->R2);
+    edge(g, n->e, n->R2);
+    coll_edge(g, n->R1, n->R2);
+    edge(g, n->R1, n->z);
+    edge(g, n->z, n->opt);
+    edge(g, n->R2, n->opt);
+    edge(g, n->c2, n->opt);
+    ck_assert_int_eq(lct_graph_fill_adj(g), LCT_OK);
+    return g;
+}
+
+/* Hand derivation of the paper's greedy on the golden graph (isolated costs):
+ *  window 0, A0 = 100: nothing has window 0 as its last chance. Eligible a(70) b(25) f(15).
+ *    |70-100|=30 is best -> a, remaining 30.  |25-30|=5 beats |15-30|=15 -> b, remaining 5.
+ *    best is f: 15 > 2*5 and something is placed -> stop (the 2x rule keeps f out).
+ *  window 1, A1 = 60: eligible c(50) d(35) f(15); none has window 1 as its last chance.
+ *    |50-60|=10 -> c, remaining 10.  |15-10|=5 beats |35-10|=25 and 15 <= 20 -> f, remaining -5.
+ *    remaining <= 0 -> stop.
+ *  window 2, A2 = 40: d and e have no later window -> both forced in (launch order), remaining
+ *    40-35-20 = -15. Without the forced rule only d would go (|35-40|=5, then e: 20 > 2*5).
+ *  z is downstream of R1, so it is no candidate: 6 candidates, 6 placed. */
+START_TEST(dw_golden_greedy)
+{
+    golden_t n;
+    lct_graph_t *g = golden_graph(&n);
+    lct_plan_ctx_t ctx;
+    ctx_plain(&ctx);
+    ctx.dw = true;
+    size_t before = g->edges.len;
+    ck_assert_int_eq(lct_pass_dw(g, &ctx), LCT_OK);
+    ck_assert(g->adj_valid);
+    ck_assert_uint_eq(ctx.report.nwindows, 3);
+    ck_assert_uint_eq(ctx.report.windows[0].a2a, n.A0);
+    ck_assert_uint_eq(ctx.report.windows[1].a2a, n.A1);
+    ck_assert_uint_eq(ctx.report.windows[2].a2a, n.A2);
+    ck_assert_uint_eq(ctx.report.dw_candidates, 6);
+    ck_assert_uint_eq(ctx.report.dw_placed, 6);
+    ck_assert_int_eq(window_of(&ctx, n.a), 0);
+    ck_assert_int_eq(window_of(&ctx, n.b), 0);
+    ck_assert_int_eq(window_of(&ctx, n.c), 1);
+    ck_assert_int_eq(window_of(&ctx, n.f), 1);
+    ck_assert_int_eq(window_of(&ctx, n.d), 2);
+    ck_assert_int_eq(window_of(&ctx, n.e), 2);
+    ck_assert_int_eq(window_of(&ctx, n.z), -1);
+    ck_assert_double_eq(ctx.report.windows[0].t_dw, 95);
+    ck_assert_double_eq(ctx.report.windows[1].t_dw, 65);
+    ck_assert_double_eq(ctx.report.windows[2].t_dw, 55);
+    ck_assert_double_eq(ctx.report.windows[0].t_a2a, 100);
+    ck_assert_uint_eq(ctx.report.improve_moves, 0);
+    ck_assert_uint_eq(ctx.report.dropped_for_memory, 0);
+
+    /* The edges: start with the window (direct predecessors of the a2a), finish before the
+     * first compute node after it. Edges implied by existing paths are not added. */
+    ck_assert(!has_sched(g, n.g0, n.a)); /* g0 -> a is a data edge already */
+    ck_assert(has_sched(g, n.a, n.c0));
+    ck_assert(has_sched(g, n.b, n.c0));
+    ck_assert(has_sched(g, n.c0, n.f));
+    ck_assert(has_sched(g, n.f, n.c1));
+    ck_assert(has_sched(g, n.c, n.c1));
+    ck_assert(has_sched(g, n.c1, n.d));
+    ck_assert(has_sched(g, n.d, n.c2));
+    ck_assert(has_sched(g, n.e, n.c2));
+    ck_assert_uint_eq(count_sched(g), 8);
+    ck_assert_uint_eq(g->edges.len, before + 8);
+    /* original edges untouched, in place */
+    ck_assert_uint_eq(g->edges.data[0].src, n.g0);
+    ck_assert_uint_eq(g->edges.data[0].dst, n.A0);
+    ck_assert(ctx.report.predicted_after_us > 0);
+    ck_assert(ctx.report.predicted_after_us < ctx.report.predicted_before_us);
+    lct_plan_ctx_fini(&ctx);
+    ck_assert_ptr_null(ctx.report.windows);
+    lct_graph_destroy(g);
+}
+END_TEST
+
+/* The all-reduce gap fill on the golden graph after the dW pass. In the simulated timeline, f
+ * (last input of R1) ends inside window 1, so R1 cannot run in the gap A0..A1 (it would start
+ * after A1 does: overshoot larger than the idle time it fills), but it fits the gap A1..A2 (c1's
+ * 10 us, R1 takes 8). R2 waits for d and e, which finish inside window 2: chained after A2. */
+START_TEST(allreduce_golden_fill)
+{
+    golden_t n;
+    lct_graph_t *g = golden_graph(&n);
+    lct_plan_ctx_t ctx;
+    ctx_plain(&ctx);
+    ck_assert_int_eq(lct_pass_dw(g, &ctx), LCT_OK);
+    uint32_t sched = count_sched(g);
+    ck_assert_int_eq(lct_pass_allreduce_fill(g, &ctx), LCT_OK);
+    ck_assert(g->adj_valid);
+    ck_assert_uint_eq(ctx.report.allreduce_placed, 1);
+    ck_assert_uint_eq(ctx.report.allreduce_chained, 1);
+    ck_assert(has_sched(g, n.A1, n.R1));
+    ck_assert(has_sched(g, n.R1, n.A2));
+    ck_assert(has_sched(g, n.A2, n.R2));
+    ck_assert_uint_eq(count_sched(g), sched + 3);
+    lct_plan_ctx_fini(&ctx);
+    lct_graph_destroy(g);
+}
+END_TEST
+
+/* Two windows with a 25 us gap (x1), three all-reduces ready early, in order R1(10) R2(10)
+ * R3(30). The gap takes R1 and R2 (cursor +20 <= +25); R3 would end 25 us past the gap while
+ * filling only 5 us of it: chained after the last a2a. Order R1 < R2 < R3 is kept. */
+START_TEST(allreduce_fill_prefix_and_chain)
+{
+    lct_graph_t *g;
+    lct_plan_ctx_t ctx;
+    ck_assert_int_eq(lct_graph_create(&g), LCT_OK);
+    uint32_t w = kern(g, "dw.w", LCT_ROLE_DW, 5);
+    uint32_t x0 = kern(g, "dx.x0", LCT_ROLE_DX, 10);
+    uint32_t A0 = a2a(g, "a2a.0", 50);
+    uint32_t x1 = kern(g, "dx.x1", LCT_ROLE_DX, 25);
+    uint32_t A1 = a2a(g, "a2a.1", 50);
+    uint32_t x2 = kern(g, "dx.x2", LCT_ROLE_DX, 10);
+    uint32_t R1 = allreduce(g, "ar.1", 10), R2 = allreduce(g, "ar.2", 10);
+    uint32_t R3 = allreduce(g, "ar.3", 30);
+    edge(g, x0, A0);
+    edge(g, A0, x1);
+    edge(g, x1, A1);
+    edge(g, A1, x2);
+    edge(g, w, R1);
+    coll_edge(g, R1, R2);
+    coll_edge(g, R2, R3);
+    ck_assert_int_eq(lct_graph_fill_adj(g), LCT_OK);
+    ctx_plain(&ctx);
+    ck_assert_int_eq(lct_pass_allreduce_fill(g, &ctx), LCT_OK);
+    ck_assert_uint_eq(ctx.report.allreduce_placed, 2);
+    ck_assert_uint_eq(ctx.report.allreduce_chained, 1);
+    ck_assert(has_sched(g, A0, R1));
+    ck_assert(has_sched(g, R2, A1));
+    ck_assert(has_sched(g, A1, R3));
+    ck_assert(!has_sched(g, A0, R2)); /* implied by A0 -> R1 -> R2 */
+    ck_assert(!has_sched(g, R3, A1));
+    lct_reach_t r;
+    ck_assert_int_eq(lct_reach_fill(g, &r), LCT_OK);
+    ck_assert(lct_reach_path(&r, R1, R2) && lct_reach_path(&r, R2, R3));
+    ck_assert(lct_reach_path(&r, A0, A1));
+    lct_reach_free(&r);
+    lct_plan_ctx_fini(&ctx);
+    lct_graph_destroy(g);
+}
+END_TEST
+
+/* Gradient sync order: R1 needs a dW that runs after A1 (it reads x1's output), R2 is ready at
+ * once and would fit the first gap; R2 must still not go before R1's gap. */
+START_TEST(allreduce_fill_keeps_order)
+{
+    lct_graph_t *g;
+    lct_plan_ctx_t ctx;
+    ck_assert_int_eq(lct_graph_create(&g), LCT_OK);
+    uint32_t x0 = kern(g, "dx.x0", LCT_ROLE_DX, 10);
+    uint32_t A0 = a2a(g, "a2a.0", 50);
+    uint32_t x1 = kern(g, "dx.x1", LCT_ROLE_DX, 20);
+    uint32_t A1 = a2a(g, "a2a.1", 50);
+    uint32_t x2 = kern(g, "dx.x2", LCT_ROLE_DX, 20);
+    uint32_t A2 = a2a(g, "a2a.2", 50);
+    uint32_t x3 = kern(g, "dx.x3", LCT_ROLE_DX, 10);
+    uint32_t late = kern(g, "dw.late", LCT_ROLE_DW, 5);
+    uint32_t R1 = allreduce(g, "ar.1", 10), R2 = allreduce(g, "ar.2", 5);
+    edge(g, x0, A0);
+    edge(g, A0, x1);
+    edge(g, x1, A1);
+    edge(g, A1, x2);
+    edge(g, x2, A2);
+    edge(g, A2, x3);
+    edge(g, x1, late);
+    edge(g, late, R1);
+    coll_edge(g, R1, R2);
+    ck_assert_int_eq(lct_graph_fill_adj(g), LCT_OK);
+    ctx_plain(&ctx);
+    ck_assert_int_eq(lct_pass_allreduce_fill(g, &ctx), LCT_OK);
+    ck_assert(!has_sched(g, R2, A1));
+    ck_assert(!has_sched(g, A0, R2));
+    lct_reach_t r;
+    ck_assert_int_eq(lct_reach_fill(g, &r), LCT_OK);
+    ck_assert(lct_reach_path(&r, R1, R2));
+    ck_assert(!lct_reach_path(&r, R2, A1));
+    ck_assert_uint_eq(ctx.report.allreduce_placed + ctx.report.allreduce_chained, 2);
+    lct_reach_free(&r);
+    lct_plan_ctx_fini(&ctx);
+    lct_graph_destroy(g);
+}
+END_TEST
+
+/*   x0 -> A0 -> x1 -> A1 -> x2
+ *   q(50): q -> x0          reaches A0 and A1: no window, no candidate
+ *   s(30): x1 -> s -> A1    A0 reaches it, it reaches A1: no window
+ *   u(60): x0 -> u -> x1    reaches A1, unordered with A0: window 0 only */
+START_TEST(dw_path_to_a2a_never_placed)
+{
+    lct_graph_t *g;
+    lct_plan_ctx_t ctx;
+    ck_assert_int_eq(lct_graph_create(&g), LCT_OK);
+    uint32_t q = kern(g, "dw.q", LCT_ROLE_DW, 50);
+    uint32_t x0 = kern(g, "dx.x0", LCT_ROLE_DX, 10);
+    uint32_t u = kern(g, "dw.u", LCT_ROLE_DW, 60);
+    uint32_t A0 = a2a(g, "a2a.0", 50);
+    uint32_t x1 = kern(g, "dx.x1", LCT_ROLE_DX, 10);
+    uint32_t s = kern(g, "dw.s", LCT_ROLE_DW, 30);
+    uint32_t A1 = a2a(g, "a2a.1", 30);
+    uint32_t x2 = kern(g, "dx.x2", LCT_ROLE_DX, 10);
+    edge(g, q, x0);
+    edge(g, x0, A0);
+    edge(g, A0, x1);
+    edge(g, x1, A1);
+    edge(g, A1, x2);
+    edge(g, x1, s);
+    edge(g, s, A1);
+    edge(g, x0, u);
+    edge(g, u, x1);
+    ck_assert_int_eq(lct_graph_fill_adj(g), LCT_OK);
+    ctx_plain(&ctx);
+    ck_assert_int_eq(lct_pass_dw(g, &ctx), LCT_OK);
+    ck_assert_uint_eq(ctx.report.dw_candidates, 1);
+    ck_assert_uint_eq(ctx.report.dw_placed, 1);
+    ck_assert_int_eq(window_of(&ctx, u), 0);
+    ck_assert_int_eq(window_of(&ctx, q), -1);
+    ck_assert_int_eq(window_of(&ctx, s), -1);
+    /* u already starts after x0 and finishes before x1 (the first compute after A0): the
+     * placement needs no edge */
+    ck_assert_uint_eq(count_sched(g), 0);
+    lct_plan_ctx_fini(&ctx);
+    lct_graph_destroy(g);
+}
+END_TEST
+
+/* dW order: p(100) -> q(30) (q consumes p's output), both unordered with both a2a's.
+ *   x0 -> A0(30) -> x1 -> A1(100) -> x2
+ * Window 0: |30-30| = 0 picks q. p now may not go into window 1 (a later window than its
+ * descendant q): it stays unplaced although window 1 (100 us) fits it perfectly. */
+START_TEST(dw_order_kept)
+{
+    lct_graph_t *g;
+    lct_plan_ctx_t ctx;
+    ck_assert_int_eq(lct_graph_create(&g), LCT_OK);
+    uint32_t x0 = kern(g, "dx.x0", LCT_ROLE_DX, 10);
+    uint32_t p = kern(g, "dw.p", LCT_ROLE_DW, 100);
+    uint32_t q = kern(g, "dw.q", LCT_ROLE_DW, 30);
+    uint32_t A0 = a2a(g, "a2a.0", 30);
+    uint32_t x1 = kern(g, "dx.x1", LCT_ROLE_DX, 10);
+    uint32_t A1 = a2a(g, "a2a.1", 100);
+    uint32_t x2 = kern(g, "dx.x2", LCT_ROLE_DX, 10);
+    edge(g, x0, A0);
+    edge(g, A0, x1);
+    edge(g, x1, A1);
+    edge(g, A1, x2);
+    edge(g, x0, p);
+    edge(g, p, q);
+    ck_assert_int_eq(lct_graph_fill_adj(g), LCT_OK);
+    ctx_plain(&ctx);
+    ck_assert_int_eq(lct_pass_dw(g, &ctx), LCT_OK);
+    ck_assert_uint_eq(ctx.report.dw_candidates, 2);
+    ck_assert_int_eq(window_of(&ctx, q), 0);
+    ck_assert_int_eq(window_of(&ctx, p), -1);
+    lct_plan_ctx_fini(&ctx);
+
+    /* the other way round: p(30) -> q(100); p takes window 0, q then fits window 1 */
+    LCT_NODE(g, p)->cost_us = 30;
+    LCT_NODE(g, q)->cost_us = 100;
+    lct_graph_remove_edges(g, 1u << LCT_EDGE_SCHED);
+    ck_assert_int_eq(lct_graph_fill_adj(g), LCT_OK);
+    ctx_plain(&ctx);
+    ck_assert_int_eq(lct_pass_dw(g, &ctx), LCT_OK);
+    ck_assert_int_eq(window_of(&ctx, p), 0);
+    ck_assert_int_eq(window_of(&ctx, q), 1);
+    lct_reach_t r;
+    ck_assert_int_eq(lct_reach_fill(g, &r), LCT_OK);
+    ck_assert(lct_reach_path(&r, p, q));
+    ck_assert(lct_reach_path(&r, x1, q)); /* starts with window 1 */
+    ck_assert(lct_reach_path(&r, q, x2));
+    lct_reach_free(&r);
+    lct_plan_ctx_fini(&ctx);
+    lct_graph_destroy(g);
+}
+END_TEST
+
+/* Memory: buffer X (1000 B) is written by p and read by dWm, then freed; buffer Y (1000 B) is
+ * allocated after s, written by g0 and freed after c0.
+ *   alloc X -> p(10) -> dWm(10) -> free X        s(30) -> alloc Y -> g0(10) -> A0(50) -> c0 -> free Y
+ *   dWn(20) after s
+ * Before the pass X is freed at 40 us and Y allocated at 50 us: peak 1000 B. The greedy puts
+ * dWn (|20-50|) then dWm (|10-30|) into window 0; dWm then starts after g0, keeping X alive
+ * while Y is: peak 2000 B. With budget 0 the memory step undoes dWm (removing dWn would not
+ * lower the peak), so dWn stays. */
+static lct_graph_t *memory_graph(uint32_t *dwm, uint32_t *dwn)
+{
+    lct_graph_t *g;
+    ck_assert_int_eq(lct_graph_create(&g), LCT_OK);
+    uint32_t ax = memnode(g, LCT_NODE_MEM_ALLOC, "alloc.X", 0x10000, 1000);
+    uint32_t p = kern(g, "dx.p", LCT_ROLE_DX, 10);
+    uint32_t s = kern(g, "dx.s", LCT_ROLE_DX, 30);
+    *dwm = kern(g, "dw.m", LCT_ROLE_DW, 10);
+    uint32_t fx = memnode(g, LCT_NODE_MEM_FREE, "free.X", 0x10000, 1000);
+    uint32_t ay = memnode(g, LCT_NODE_MEM_ALLOC, "alloc.Y", 0x20000, 1000);
+    uint32_t g0 = kern(g, "dx.g0", LCT_ROLE_DX, 10);
+    *dwn = kern(g, "dw.n", LCT_ROLE_DW, 20);
+    uint32_t A0 = a2a(g, "a2a.0", 50);
+    uint32_t c0 = kern(g, "dx.c0", LCT_ROLE_DX, 10);
+    uint32_t fy = memnode(g, LCT_NODE_MEM_FREE, "free.Y", 0x20000, 1000);
+    edge(g, ax, p);
+    edge(g, p, *dwm);
+    edge(g, *dwm, fx);
+    edge(g, s, ay);
+    edge(g, ay, g0);
+    edge(g, g0, A0);
+    edge(g, A0, c0);
+    edge(g, c0, fy);
+    edge(g, s, *dwn);
+    ck_assert_int_eq(lct_graph_fill_adj(g), LCT_OK);
+    return g;
+}
+
+START_TEST(dw_memory_budget)
+{
+    uint32_t dwm, dwn;
+    lct_plan_ctx_t ctx;
+    lct_graph_t *g = memory_graph(&dwm, &dwn);
+    ctx_plain(&ctx);
+    ck_assert_int_eq(lct_pass_dw(g, &ctx), LCT_OK);
+    ck_assert_int_eq(window_of(&ctx, dwm), 0);
+    ck_assert_int_eq(window_of(&ctx, dwn), 0);
+    ck_assert_double_eq(ctx.report.extra_mem_bytes, 1000);
+    ck_assert_uint_eq(ctx.report.dropped_for_memory, 0);
+    lct_plan_ctx_fini(&ctx);
+    lct_graph_destroy(g);
+
+    for (int improve = 0; improve < 2; improve++) {
+        g = memory_graph(&dwm, &dwn);
+        ctx_plain(&ctx);
+        ctx.mem_budget_bytes = 0;
+        ctx.dw_improve = improve;
+        ck_assert_int_eq(lct_pass_dw(g, &ctx), LCT_OK);
+        ck_assert_int_eq(window_of(&ctx, dwm), -1);
+        ck_assert_uint_eq(ctx.report.dropped_for_memory, 1);
+        ck_assert(ctx.report.extra_mem_bytes <= 0);
+        if (!improve)
+            ck_assert_int_eq(window_of(&ctx, dwn), 0);
+        lct_sim_cfg_t cfg = {0};
+        lct_sim_result_t res;
+        ck_assert_int_eq(lct_sim_run(g, &cfg, &res), LCT_OK);
+        ck_assert_double_eq(res.peak_mem_bytes, 1000);
+        lct_sim_result_free(&res);
+        lct_plan_ctx_fini(&ctx);
+        lct_graph_destroy(g);
+    }
+}
+END_TEST
+
+/* Interference: x0 -> A0(100) -> c0 -> A1(100) -> c1, one dW of 95 us unordered with both.
+ * The greedy puts it into window 0 (|95-100| = 5). With 90% interference it progresses at a
+ * tenth of its speed under A0 and then holds c0 back: 315 us. Left free, it overlaps A0, c0
+ * and A1 and the step takes 305 us, so the improvement step undoes the placement. */
+START_TEST(dw_improvement_under_interference)
+{
+    double after[2];
+    uint32_t moves[2];
+    for (int improve = 0; improve < 2; improve++) {
+        lct_graph_t *g;
+        lct_plan_ctx_t ctx;
+        ck_assert_int_eq(lct_graph_create(&g), LCT_OK);
+        uint32_t x0 = kern(g, "dx.x0", LCT_ROLE_DX, 10);
+        uint32_t w = kern(g, "dw.big", LCT_ROLE_DW, 95);
+        uint32_t A0 = a2a(g, "a2a.0", 100);
+        uint32_t c0 = kern(g, "dx.c0", LCT_ROLE_DX, 10);
+        uint32_t A1 = a2a(g, "a2a.1", 100);
+        uint32_t c1 = kern(g, "dx.c1", LCT_ROLE_DX, 10);
+        edge(g, x0, A0);
+        edge(g, A0, c0);
+        edge(g, c0, A1);
+        edge(g, A1, c1);
+        edge(g, x0, w);
+        ck_assert_int_eq(lct_graph_fill_adj(g), LCT_OK);
+        ctx_plain(&ctx);
+        ctx.interference = 0.9;
+        ctx.dw_improve = improve;
+        ck_assert_int_eq(lct_pass_dw(g, &ctx), LCT_OK);
+        after[improve] = ctx.report.predicted_after_us;
+        moves[improve] = ctx.report.improve_moves;
+        if (!improve)
+            ck_assert_int_eq(window_of(&ctx, w), 0);
+        else
+            ck_assert_int_eq(window_of(&ctx, w), -1);
+        lct_plan_ctx_fini(&ctx);
+        lct_graph_destroy(g);
+    }
+    ck_assert_uint_eq(moves[0], 0);
+    ck_assert_uint_ge(moves[1], 1);
+    ck_assert_double_eq_tol(after[0], 315, 1e-6);
+    ck_assert_double_eq_tol(after[1], 305, 1e-6);
+}
+END_TEST
+
+/* Improvement never makes the prediction worse than the greedy on the golden graph. */
+START_TEST(dw_improvement_not_worse)
+{
+    double after[2];
+    for (int improve = 0; improve < 2; improve++) {
+        golden_t n;
+        lct_graph_t *g = golden_graph(&n);
+        lct_plan_ctx_t ctx;
+        ctx_plain(&ctx);
+        ctx.interference = 0.3;
+        ctx.dw_improve = improve;
+        ck_assert_int_eq(lct_pass_dw(g, &ctx), LCT_OK);
+        after[improve] = ctx.report.predicted_after_us;
+        lct_plan_ctx_fini(&ctx);
+        lct_graph_destroy(g);
+    }
+    ck_assert(after[1] <= after[0]);
+}
+END_TEST
+
+static void run_plan_golden(lct_graph_t **g_p, lct_plan_ctx_t *ctx, golden_t *n)
+{
+    lct_graph_t *g = golden_graph(n);
+    ctx_plain(ctx);
+    ctx->dw = ctx->dw_improve = ctx->allreduce_fill = ctx->pipeline = true;
+    ctx->interference = 0.2;
+    ck_assert_int_eq(lct_plan_run(g, ctx), LCT_OK);
+    *g_p = g;
+}
+
+START_TEST(plan_deterministic)
+{
+    lct_graph_t *g1, *g2;
+    lct_plan_ctx_t c1, c2;
+    golden_t n;
+    run_plan_golden(&g1, &c1, &n);
+    run_plan_golden(&g2, &c2, &n);
+    ck_assert_uint_eq(g1->edges.len, g2->edges.len);
+    ck_assert(memcmp(g1->edges.data, g2->edges.data, g1->edges.len * sizeof(lct_edge_t)) == 0);
+    ck_assert_double_eq(c1.report.predicted_after_us, c2.report.predicted_after_us);
+    ck_assert_uint_eq(c1.report.improve_moves, c2.report.improve_moves);
+    lct_plan_ctx_fini(&c1);
+    lct_plan_ctx_fini(&c2);
+    lct_graph_destroy(g1);
+    lct_graph_destroy(g2);
+}
+END_TEST
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char *buf = calloc(1, 1 << 16);
+    size_t n = fread(buf, 1, (1 << 16) - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static char *report_text(const lct_graph_t *g, const lct_plan_ctx_t *ctx)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ck_assert_ptr_nonnull(f);
+    lct_plan_report_text(f, g, ctx);
+    fclose(f);
+    /* the planning time is a wall-clock figure: drop that line */
+    char *p = strstr(text, "planning time:");
+    ck_assert_ptr_nonnull(p);
+    *p = 0;
+    return text;
+}
+
+/* The golden plan report: greedy only, no interference, so the figures can be checked by hand:
+ * before, the dW kernels compete with the dx chain (and R1 shares the link with A1); after,
+ * windows 0, 1, 2 run 95, 65 and 55 us of dW under 100, 60 and 40 us of a2a. */
+START_TEST(plan_report_golden)
+{
+    golden_t n;
+    lct_graph_t *g = golden_graph(&n);
+    lct_plan_ctx_t ctx;
+    ctx_plain(&ctx);
+    ctx.dw = ctx.allreduce_fill = ctx.pipeline = true;
+    ck_assert_int_eq(lct_plan_run(g, &ctx), LCT_OK);
+    ck_assert(ctx.report.plan_ms >= 0);
+    char *text = report_text(g, &ctx);
+    const char *srcdir = getenv("top_srcdir") ? getenv("top_srcdir") : LCT_TEST_SRCDIR;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/tests/golden/sched/three_windows.txt", srcdir);
+    char *want = slurp(path);
+    if (getenv("LCT_GOLDEN_WRITE")) {
+        FILE *f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fputs(text, f);
+        fclose(f);
+    } else {
+        ck_assert_msg(want != NULL, "cannot read %s", path);
+        ck_assert_msg(strcmp(text, want) == 0, "report differs from %s:\n%s", path, text);
+    }
+    ck_assert_ptr_nonnull(strstr(text, "forward pipeline: not available in this build"));
+    free(want);
+    free(text);
+
+    char *js = lct_plan_report_json(g, &ctx);
+    ck_assert_ptr_nonnull(js);
+    json_error_t err;
+    json_t *root = json_loads(js, 0, &err);
+    ck_assert_ptr_nonnull(root);
+    json_t *dw = json_object_get(root, "dw");
+    ck_assert_int_eq(json_integer_value(json_object_get(dw, "placed")), 6);
+    ck_assert_int_eq(json_integer_value(json_object_get(dw, "candidates")), 6);
+    json_t *wins = json_object_get(dw, "windows");
+    ck_assert_uint_eq(json_array_size(wins), 3);
+    json_t *w0 = json_array_get(wins, 0);
+    ck_assert_str_eq(json_string_value(json_object_get(w0, "name")), "bwd.a2a.0");
+    ck_assert_double_eq(json_real_value(json_object_get(w0, "t_dw_us")), 95);
+    ck_assert_double_eq(json_real_value(json_object_get(w0, "fill_pct")), 95);
+    ck_assert_uint_eq(json_array_size(json_object_get(w0, "dw")), 2);
+    json_t *w2 = json_array_get(wins, 2);
+    ck_assert_double_eq(json_real_value(json_object_get(w2, "fill_pct")), 100);
+    json_t *ar = json_object_get(root, "allreduce_fill");
+    ck_assert_int_eq(json_integer_value(json_object_get(ar, "placed")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(ar, "chained")), 1);
+    ck_assert(json_is_false(json_object_get(json_object_get(root, "pipeline"), "available")));
+    json_t *pred = json_object_get(root, "predicted");
+    ck_assert_double_eq(json_real_value(json_object_get(pred, "after_us")),
+                        ctx.report.predicted_after_us);
+    json_decref(root);
+    free(js);
+    lct_plan_ctx_fini(&ctx);
+    lct_graph_destroy(g);
+}
+END_TEST
+
+START_TEST(plan_ctx_from_registry)
+{
+    lct_plan_ctx_t ctx;
+    lct_device_profile_t dev;
+    memset(&dev, 0, sizeof(dev));
+    dev.name = "test";
+    dev.interference = 0.25;
+
+    lct_config_reset();
+    lct_plan_ctx_init(&ctx, NULL, NULL);
+    ck_assert(ctx.dw && ctx.dw_improve && ctx.allreduce_fill && ctx.pipeline);
+    ck_assert_int_eq(ctx.pipeline_max_chunks, 8);
+    ck_assert_uint_eq(ctx.mem_budget_bytes, 1024ull << 20);
+    ck_assert_double_eq(ctx.interference, 0); /* -1 and no device */
+    ck_assert_ptr_null(ctx.dev);
+    lct_plan_ctx_fini(&ctx);
+
+    lct_plan_ctx_init(&ctx, &dev, NULL);
+    ck_assert_double_eq(ctx.interference, 0.25); /* -1: the device's value */
+    ck_assert_ptr_eq(ctx.dev, &dev);
+    lct_plan_ctx_fini(&ctx);
+
+    ck_assert_int_eq(lct_config_set(LCT_CFG_INTERFERENCE, "0.5"), LCT_OK);
+    ck_assert_int_eq(lct_config_set(LCT_CFG_MEM_BUDGET_MB, "0"), LCT_OK);
+    ck_assert_int_eq(lct_config_set(LCT_CFG_DW, "0"), LCT_OK);
+    ck_assert_int_eq(lct_config_set(LCT_CFG_DW_IMPROVE, "off"), LCT_OK);
+    ck_assert_int_eq(lct_config_set(LCT_CFG_ALLREDUCE_FILL, "no"), LCT_OK);
+    ck_assert_int_eq(lct_config_set(LCT_CFG_PIPELINE, "0"), LCT_OK);
+    ck_assert_int_eq(lct_config_set(LCT_CFG_PIPELINE_MAX_CHUNKS, "3"), LCT_OK);
+    lct_plan_ctx_init(&ctx, &dev, NULL);
+    ck_assert_double_eq(ctx.interference, 0.5);
+    ck_assert_uint_eq(ctx.mem_budget_bytes, 0);
+    ck_assert(!ctx.dw && !ctx.dw_improve && !ctx.allreduce_fill && !ctx.pipeline);
+    ck_assert_int_eq(ctx.pipeline_max_chunks, 3);
+    lct_plan_ctx_fini(&ctx);
+    lct_config_reset();
+}
+END_TEST
+
+/* Everything off: lct_plan_run changes nothing and says so. */
+START_TEST(plan_all_off_changes_nothing)
+{
+    golden_t n;
+    lct_graph_t *g = golden_graph(&n);
+    lct_plan_ctx_t ctx;
+    ctx_plain(&ctx);
+    size_t ne = g->edges.len;
+    ck_assert_int_eq(lct_plan_run(g, &ctx), LCT_OK);
+    ck_assert_uint_eq(g->edges.len, ne);
+    ck_assert_double_eq(ctx.report.predicted_before_us, ctx.report.predicted_after_us);
+    char *text = report_text(g, &ctx);
+    ck_assert_ptr_nonnull(strstr(text, "dW scheduling: off"));
+    ck_assert_ptr_nonnull(strstr(text, "all-reduce fill: off"));
+    ck_assert_ptr_nonnull(strstr(text, "forward pipeline: off"));
+    free(text);
+    lct_plan_ctx_fini(&ctx);
+    lct_graph_destroy(g);
+}
+END_TEST
+
+/* No backward a2a at all: the passes run and add nothing. */
+START_TEST(plan_without_windows)
+{
+    lct_graph_t *g;
+    lct_plan_ctx_t ctx;
+    ck_assert_int_eq(lct_graph_create(&g), LCT_OK);
+    uint32_t x = kern(g, "dx", LCT_ROLE_DX, 10);
+    uint32_t w = kern(g, "dw", LCT_ROLE_DW, 10);
+    uint32_t r = allreduce(g, "ar", 10);
+    edge(g, x, w);
+    edge(g, w, r);
+    ck_assert_int_eq(lct_graph_fill_adj(g), LCT_OK);
+    ctx_plain(&ctx);
+    ctx.dw = ctx.allreduce_fill = ctx.dw_improve = true;
+    ck_assert_int_eq(lct_plan_run(g, &ctx), LCT_OK);
+    ck_assert_uint_eq(ctx.report.nwindows, 0);
+    ck_assert_uint_eq(ctx.report.dw_placed, 0);
+    ck_assert_uint_eq(ctx.report.allreduce_placed + ctx.report.allreduce_chained, 0);
+    ck_assert_uint_eq(count_sched(g), 0);
+    char *js = lct_plan_report_json(g, &ctx);
+    ck_assert_ptr_nonnull(js);
+    free(js);
+    lct_plan_ctx_fini(&ctx);
+    lct_graph_destroy(g);
+}
+END_TEST
+
+START_TEST(passes_reject_stale_adjacency)
+{
+    golden_t n;
+    lct_graph_t *g = golden_graph(&n);
+    lct_plan_ctx_t ctx;
+    ctx_plain(&ctx);
+    ctx.dw = true;
+    lct_graph_add_edge(g, n.c2, n.opt, LCT_EDGE_DATA); /* invalidates adjacency */
+    ck_assert(!g->adj_valid);
+    lct_log_level = LCT_LOG_NONE;
+    ck_assert_int_eq(lct_pass_dw(g, &ctx), LCT_ERR_INVALID);
+    ck_assert_int_eq(lct_pass_allreduce_fill(g, &ctx), LCT_ERR_INVALID);
+    ck_assert_int_eq(lct_plan_run(g, &ctx), LCT_ERR_INVALID);
+    lct_log_level = LCT_LOG_WARN;
+    ck_assert_uint_eq(count_sched(g), 0);
+    lct_plan_ctx_fini(&ctx);
+    lct_graph_destroy(g);
+}
+END_TEST
+
+/* Running the dW pass twice on fresh copies from one context frees the first report. */
+START_TEST(dw_pass_rerun_reuses_report)
+{
+    golden_t n;
+    lct_plan_ctx_t ctx;
+    ctx_plain(&ctx);
+    for (int i = 0; i < 2; i++) {
+        lct_graph_t *g = golden_graph(&n);
+        ck_assert_int_eq(lct_pass_dw(g, &ctx), LCT_OK);
+        ck_assert_uint_eq(ctx.report.dw_placed, 6);
+        lct_graph_destroy(g);
+    }
+    lct_plan_ctx_fini(&ctx);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("sched");
+    TCase *tc = tcase_create("sched");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, dw_golden_greedy);
+    tcase_add_test(tc, allreduce_golden_fill);
+    tcase_add_test(tc, allreduce_fill_prefix_and_chain);
+    tcase_add_test(tc, allreduce_fill_keeps_order);
+    tcase_add_test(tc, dw_path_to_a2a_never_placed);
+    tcase_add_test(tc, dw_order_kept);
+    tcase_add_test(tc, dw_memory_budget);
+    tcase_add_test(tc, dw_improvement_under_interference);
+    tcase_add_test(tc, dw_improvement_not_worse);
+    tcase_add_test(tc, plan_deterministic);
+    tcase_add_test(tc, plan_report_golden);
+    tcase_add_test(tc, plan_ctx_from_registry);
+    tcase_add_test(tc, plan_all_off_changes_nothing);
+    tcase_add_test(tc, plan_without_windows);
+    tcase_add_test(tc, passes_reject_stale_adjacency);
+    tcase_add_test(tc, dw_pass_rerun_reuses_report);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
