@@ -23,12 +23,15 @@
  *    The run state is not cleared; writers and readers older than the segment are ignored.
  *    This is a chain through the barrier with O(n) edges, not one edge per pair.
  *  - Collectives are chained per communicator (coll.comm) in launch order.
- *  - Transitive reduction (optional): nodes in reverse launch order, each successor list in
- *    increasing launch order; an edge u->w is implied when w is already a descendant of an
- *    earlier successor of u (a successor that reaches w comes before w in launch order).
- *    Descendant sets are bitset rows computed block of columns by block of columns, so memory
- *    stays bounded whatever the graph size. SCHED edges take no part: a scheduling pass may drop
- *    them later, and nothing true may depend on them. */
+ *  - Transitive reduction (optional): a predecessor p of v is implied when another predecessor
+ *    q reaches it; such a q comes after p in launch order. Online, during the sweep: every node
+ *    keeps a bitset of its ancestors; v's predecessors are taken in decreasing launch order, and
+ *    each one not yet in v's row is kept and merges its own row. When the n x n/64-word rows do
+ *    not fit opts->reduce_mem_bytes, all candidate edges are kept during the sweep and reduced
+ *    afterwards the same way on descendant rows, one block of columns at a time, so memory stays
+ *    bounded whatever the graph size. The transitive reduction of a DAG is unique: both ways give
+ *    the same edges. SCHED edges take no part: a scheduling pass may drop them later, and
+ *    nothing true may depend on them. */
 #include <ctype.h>
 #include <fnmatch.h>
 #include <stdlib.h>
@@ -532,7 +535,7 @@ static lct_status_t preds_sort(sweep_t *s, uint32_t cur)
             s->sorted.data[s->sorted.len++] = s->preds.data[s->slot[u]];
         }
     for (size_t w = lo >> 6; w <= (size_t)(cur >> 6); w++)
-        (void)w;
+        s->scratch[w] = 0;
     pred_t *t = s->preds.data;
     s->preds.data = s->sorted.data;
     s->sorted.data = t;

@@ -145,8 +145,7 @@ static size_t rd_push(rd_t *r, const char *fmt, ...)
         int n = vsnprintf(r->path + old, sizeof(r->path) - old, fmt, ap);
         va_end(ap);
         if (n > 0)
-            r->plen = old + (size_t)n < sizeof(r->path) - 1 ? old + (size_t)n
-                                                             : sizeof(r->path) - 1;
+            r->plen = old + (size_t)n < sizeof(r->path) - 1 ? old + (size_t)n : sizeof(r->path) - 1;
     }
     return old;
 }
@@ -411,8 +410,8 @@ static lct_status_t rd_list(rd_t *r, json_t *obj, const char *key, bool required
     if (v && !json_is_array(v))
         return rd_fail(r, key, "expected a list, got %s", rd_describe(v, d, sizeof(d)));
     if (v && json_array_size(v) > max)
-        return rd_fail(r, key, "list of %zu entries is too long (at most %zu)",
-                       json_array_size(v), max);
+        return rd_fail(r, key, "list of %zu entries is too long (at most %zu)", json_array_size(v),
+                       max);
     *v_p = v;
     return LCT_OK;
 }
@@ -562,7 +561,8 @@ static lct_status_t rd_coll(rd_t *r, lct_graph_t *g, json_t *c, lct_coll_t *co)
         for (size_t i = 0; i < n; i++) {
             json_t *pv = json_array_get(peers, i);
             size_t o2 = rd_push(r, "[%zu]", i);
-            LCT_CHECK(rd_expect_object(r, pv, "an object {\"peer\", \"send_bytes\", \"recv_bytes\"}"));
+            LCT_CHECK(
+                rd_expect_object(r, pv, "an object {\"peer\", \"send_bytes\", \"recv_bytes\"}"));
             LCT_CHECK(rd_i32(r, pv, "peer", true, 0, 0, co->nranks - 1, &p[i].peer));
             LCT_CHECK(rd_u64(r, pv, "send_bytes", false, 0, UINT64_MAX, &p[i].send_bytes));
             LCT_CHECK(rd_u64(r, pv, "recv_bytes", false, 0, UINT64_MAX, &p[i].recv_bytes));
@@ -706,7 +706,8 @@ static lct_status_t rd_call(rd_t *r, lct_graph_t *g, json_t *c, lct_call_t *call
 {
     int w;
     uint32_t es;
-    LCT_CHECK(rd_expect_object(r, c, "an object {\"kind\": \"gemm\"|\"kernel\"|\"copy\"|\"set\", ...}"));
+    LCT_CHECK(
+        rd_expect_object(r, c, "an object {\"kind\": \"gemm\"|\"kernel\"|\"copy\"|\"set\", ...}"));
     LCT_CHECK(rd_word(r, c, "kind", true, 0, WORDLIST(call_words), &w));
     memset(call, 0, sizeof(*call));
     call->kind = (lct_call_kind_t)w;
@@ -766,8 +767,8 @@ static lct_status_t rd_node(rd_t *r, lct_graph_t *g, json_t *v, uint32_t idx)
     LCT_CHECK(rd_word(r, v, "kind", true, 0, WORDLIST(kind_words), &w));
     LCT_CHECK(rd_i64(r, v, "id", false, idx, 0, UINT32_MAX, &x));
     if (x != idx)
-        return rd_fail(r, "id", "is %" PRId64 " but node ids are the array indices: expected %u",
-                       x, idx);
+        return rd_fail(r, "id", "is %" PRId64 " but node ids are the array indices: expected %u", x,
+                       idx);
     LCT_CHECK(rd_str(r, v, "name", false, RD_MAX_STR, &name));
     LCT_CHECK(rd_str(r, v, "lib", false, RD_MAX_STR, &lib));
     LCT_CHECK(lct_graph_add_node(g, (lct_node_kind_t)w, name, &id));
@@ -854,8 +855,8 @@ static lct_status_t rd_graph(rd_t *r, json_t *root, lct_graph_t *g)
     version = json_integer_value(v);
     if (version < 1 || version > LCT_IR_FORMAT_VERSION)
         return rd_fail(r, "version",
-                       "%" PRId64 " is not supported; this build reads versions 1 to %d",
-                       version, LCT_IR_FORMAT_VERSION);
+                       "%" PRId64 " is not supported; this build reads versions 1 to %d", version,
+                       LCT_IR_FORMAT_VERSION);
     LCT_CHECK(rd_meta(r, g, root));
     LCT_CHECK(rd_list(r, root, "nodes", true, RD_MAX_NODES, &nodes));
     LCT_CHECK(rd_list(r, root, "edges", false, RD_MAX_EDGES, &edges));
@@ -908,8 +909,7 @@ static lct_status_t rd_text(const char *text, size_t len, const char *file, lct_
             snprintf(err, errlen, "%s:%d:%d: %s%s", file ? file : "<string>", je.line, je.column,
                      je.text, hint);
         else
-            LCT_WARN("%s:%d:%d: %s%s", file ? file : "<string>", je.line, je.column, je.text,
-                     hint);
+            LCT_WARN("%s:%d:%d: %s%s", file ? file : "<string>", je.line, je.column, je.text, hint);
         return LCT_ERR_PARSE;
     }
     LCT_CHECK_GOTO(lct_graph_create(&g), st, out);
@@ -1126,10 +1126,7 @@ static void w_str(sb_t *b, const char *s)
 }
 
 /* Every field but an object's first goes through here: ", \"key\": ". */
-static void w_key(sb_t *b, const char *key)
-{
-    sb_printf(b, ", \"%s\": ", key);
-}
+static void w_key(sb_t *b, const char *key) { sb_printf(b, ", \"%s\": ", key); }
 
 /* Addresses and ids: always hex strings. */
 static void w_hex(sb_t *b, const char *key, uint64_t x)
@@ -1241,7 +1238,6 @@ static bool coll_is_default(const lct_coll_t *c, int32_t world_size)
            c->dtype == 0 && c->count == 0 && c->sendbuf == 0 && c->recvbuf == 0 && c->root == -1 &&
            c->bytes == 0 && c->npeers == 0;
 }
-
 
 static void w_coll(sb_t *b, const lct_coll_t *c)
 {

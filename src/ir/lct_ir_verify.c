@@ -93,8 +93,9 @@ static lct_status_t vf_coll(vf_t *v, uint32_t i, const lct_node_t *n)
                        c->npeers);
     for (uint32_t k = 0; k < c->npeers; k++)
         if (c->peers[k].peer < 0 || c->peers[k].peer >= c->nranks)
-            return vf_fail(v, LCT_ERR_INVALID, "node %u '%s': peer %u is rank %d, outside the %d ranks",
-                           i, nm(n), k, c->peers[k].peer, c->nranks);
+            return vf_fail(v, LCT_ERR_INVALID,
+                           "node %u '%s': peer %u is rank %d, outside the %d ranks", i, nm(n), k,
+                           c->peers[k].peer, c->nranks);
     return LCT_OK;
 }
 
@@ -159,14 +160,15 @@ static lct_status_t vf_node(vf_t *v, const lct_graph_t *g, uint32_t i)
                        i, nm(n), n->cost_us);
     if ((unsigned)n->cost_src >= LCT_COST_SRC_COUNT || (unsigned)n->phase >= LCT_PHASE_COUNT ||
         (unsigned)n->role >= LCT_ROLE_COUNT)
-        return vf_fail(v, LCT_ERR_INVALID, "node %u '%s': cost_src %d, phase %d or role %d out of range",
-                       i, nm(n), (int)n->cost_src, (int)n->phase, (int)n->role);
+        return vf_fail(v, LCT_ERR_INVALID,
+                       "node %u '%s': cost_src %d, phase %d or role %d out of range", i, nm(n),
+                       (int)n->cost_src, (int)n->phase, (int)n->role);
     if (n->layer < -1 || n->moe < -1)
         return vf_fail(v, LCT_ERR_INVALID, "node %u '%s': layer %d / moe %d below -1", i, nm(n),
                        n->layer, n->moe);
     if (n->parent < -1 || n->parent >= (int64_t)nn || n->parent == (int64_t)i)
-        return vf_fail(v, LCT_ERR_INVALID, "node %u '%s': parent %d is not another node", i,
-                       nm(n), n->parent);
+        return vf_fail(v, LCT_ERR_INVALID, "node %u '%s': parent %d is not another node", i, nm(n),
+                       n->parent);
     if (n->nchunks < 1 || n->chunk >= n->nchunks)
         return vf_fail(v, LCT_ERR_INVALID, "node %u '%s': chunk %u of %u", i, nm(n), n->chunk,
                        n->nchunks);
@@ -186,9 +188,9 @@ static lct_status_t vf_node(vf_t *v, const lct_graph_t *g, uint32_t i)
 /* Successor CSR (duplicates kept: harmless for reachability and in-degree counting as long as
  * both use the same lists). */
 typedef struct {
-    uint32_t *off, *adj;  /* successors */
+    uint32_t *off, *adj;   /* successors */
     uint32_t *poff, *padj; /* predecessors */
-    uint32_t *pos;        /* topological position, UINT32_MAX when on or behind a cycle */
+    uint32_t *pos;         /* topological position, UINT32_MAX when on or behind a cycle */
     uint32_t *order;
 } vadj_t;
 
@@ -422,15 +424,16 @@ lct_status_t lct_ir_verify(const lct_graph_t *g, char *err, size_t errlen)
                        "0 <= rank < world_size, gpus_per_node >= 1)",
                        m->world_size, m->rank, m->gpus_per_node);
     if (g->nodes.len >= UINT32_MAX || g->edges.len >= UINT32_MAX)
-        return vf_fail(&v, LCT_ERR_INVALID, "graph too large (%zu nodes, %zu edges)",
-                       g->nodes.len, g->edges.len);
+        return vf_fail(&v, LCT_ERR_INVALID, "graph too large (%zu nodes, %zu edges)", g->nodes.len,
+                       g->edges.len);
     for (uint32_t i = 0; i < n; i++)
         LCT_CHECK(vf_node(&v, g, i));
     for (size_t i = 0; i < g->edges.len; i++) {
         const lct_edge_t *e = &g->edges.data[i];
         if (e->src >= n || e->dst >= n)
-            return vf_fail(&v, LCT_ERR_INVALID, "edge %zu: %u -> %u names a missing node (%u nodes)",
-                           i, e->src, e->dst, n);
+            return vf_fail(&v, LCT_ERR_INVALID,
+                           "edge %zu: %u -> %u names a missing node (%u nodes)", i, e->src, e->dst,
+                           n);
         if (e->src == e->dst)
             return vf_fail(&v, LCT_ERR_INVALID, "edge %zu: self loop on node %u '%s'", i, e->src,
                            nm(LCT_NODE(g, e->src)));

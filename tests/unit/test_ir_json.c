@@ -145,21 +145,31 @@ static lct_graph_t *build_full_graph(void)
     n->cost_src = LCT_COST_CURVE;
     n->cost_us = 250.5;
     n->lib = lct_graph_strdup(g, "nccl");
-    n->coll = (lct_coll_t){LCT_COLL_ALLTOALL, UINT64_MAX, 0, 4, LCT_DTYPE_BF16, 65536,
-                           HI + 0x10000, HI + 0x20000, -1, 131072, 4, NULL};
+    n->coll = (lct_coll_t){LCT_COLL_ALLTOALL,
+                           UINT64_MAX,
+                           0,
+                           4,
+                           LCT_DTYPE_BF16,
+                           65536,
+                           HI + 0x10000,
+                           HI + 0x20000,
+                           -1,
+                           131072,
+                           4,
+                           NULL};
     n->coll.peers = lct_arena_alloc(&g->arena, 4 * sizeof(lct_peer_t));
     for (int p = 0; p < 4; p++)
         n->coll.peers[p] = (lct_peer_t){p, 32768u * (unsigned)(p + 1), p == 3 ? UINT64_MAX : 7};
     lct_graph_add_node(g, LCT_NODE_COLLECTIVE, "sendrecv", &id);
     n = LCT_NODE(g, id);
-    n->coll = (lct_coll_t){LCT_COLL_SENDRECV, UINT64_MAX, 1, 4, LCT_DTYPE_U8, 10, 0x10, 0x20, -1,
-                           10, 2, NULL};
+    n->coll = (lct_coll_t){
+        LCT_COLL_SENDRECV, UINT64_MAX, 1, 4, LCT_DTYPE_U8, 10, 0x10, 0x20, -1, 10, 2, NULL};
     n->coll.peers = lct_arena_alloc(&g->arena, 2 * sizeof(lct_peer_t));
     n->coll.peers[0] = (lct_peer_t){0, 10, 0};
     n->coll.peers[1] = (lct_peer_t){2, 0, 10};
     lct_graph_add_node(g, LCT_NODE_COLLECTIVE, "bcast", &id);
-    LCT_NODE(g, id)->coll = (lct_coll_t){LCT_COLL_BROADCAST, 2, 0, 4, LCT_DTYPE_F64, 1, 0, 0, 3, 8,
-                                         0, NULL};
+    LCT_NODE(g, id)->coll =
+        (lct_coll_t){LCT_COLL_BROADCAST, 2, 0, 4, LCT_DTYPE_F64, 1, 0, 0, 3, 8, 0, NULL};
 
     /* 12: GEMM with a gemm record; doubles that need all 17 digits and a negative zero */
     lct_graph_add_node(g, LCT_NODE_KERNEL, "gemm", &id);
@@ -169,17 +179,36 @@ static lct_graph_t *build_full_graph(void)
     n->cost_us = 0.1;
     n->cost_src = LCT_COST_MODELLED;
     n->call.kind = LCT_CALL_GEMM;
-    n->call.u.gemm = (lct_gemm_call_t){1, 0, 128, 256, 512, 128, 512, 128, 65536, 131072, 32768, 4,
-                                       LCT_DTYPE_F16, LCT_DTYPE_F16, LCT_DTYPE_F32, LCT_DTYPE_F32,
-                                       1.0 / 3.0, -0.0, HI + 1, HI + 2, UINT64_MAX - 15,
-                                       0x7f00dead0000, 1ull << 22};
+    n->call.u.gemm = (lct_gemm_call_t){1,
+                                       0,
+                                       128,
+                                       256,
+                                       512,
+                                       128,
+                                       512,
+                                       128,
+                                       65536,
+                                       131072,
+                                       32768,
+                                       4,
+                                       LCT_DTYPE_F16,
+                                       LCT_DTYPE_F16,
+                                       LCT_DTYPE_F32,
+                                       LCT_DTYPE_F32,
+                                       1.0 / 3.0,
+                                       -0.0,
+                                       HI + 1,
+                                       HI + 2,
+                                       UINT64_MAX - 15,
+                                       0x7f00dead0000,
+                                       1ull << 22};
     /* 13: a name with non-ASCII characters, a backslash and a control character */
     lct_graph_add_node(g, LCT_NODE_KERNEL, "\xd1\x8f\xd0\xb4\xd1\x80\xd0\xbe \\ back\x01", &id);
     LCT_NODE(g, id)->cost_us = 1e-300;
 
     for (uint32_t i = 0; i + 1 < LCT_NNODES(g); i++)
-        ck_assert_int_eq(lct_graph_add_edge(g, i, i + 1, (lct_edge_kind_t)(i % LCT_EDGE_KIND_COUNT)),
-                         LCT_OK);
+        ck_assert_int_eq(
+            lct_graph_add_edge(g, i, i + 1, (lct_edge_kind_t)(i % LCT_EDGE_KIND_COUNT)), LCT_OK);
     lct_graph_add_edge(g, 0, 1, LCT_EDGE_SCHED); /* duplicate pair, other kind */
     g->edges.data[g->edges.len - 1].data = 0xffffffffu;
     lct_graph_add_edge(g, 3, 12, LCT_EDGE_BARRIER);
@@ -258,8 +287,8 @@ static void assert_graphs_equal(const lct_graph_t *a, const lct_graph_t *b)
             ck_assert(m->lda == o->lda && m->ldb == o->ldb && m->ldc == o->ldc);
             ck_assert(m->stride_a == o->stride_a && m->stride_b == o->stride_b &&
                       m->stride_c == o->stride_c && m->batch == o->batch);
-            ck_assert(m->type_a == o->type_a && m->type_b == o->type_b &&
-                      m->type_c == o->type_c && m->compute == o->compute);
+            ck_assert(m->type_a == o->type_a && m->type_b == o->type_b && m->type_c == o->type_c &&
+                      m->compute == o->compute);
             ck_assert(memcmp(&m->alpha, &o->alpha, sizeof(double)) == 0);
             ck_assert(memcmp(&m->beta, &o->beta, sizeof(double)) == 0);
             ck_assert(m->a == o->a && m->b == o->b && m->c == o->c);
@@ -315,7 +344,9 @@ START_TEST(round_trip_full_graph)
     ck_assert_str_eq(t1, t2);
 
     /* through a file as well */
-    char path[] = "/tmp/test_ir_json_XXXXXX";
+    char path[4096];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path, sizeof(path), "%s/test_ir_json_XXXXXX", tmp && *tmp ? tmp : "/tmp");
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
     close(fd);
@@ -348,10 +379,11 @@ START_TEST(round_trip_empty_and_defaults)
     lct_graph_destroy(g);
 
     /* a minimal node takes the defaults of lct_graph_add_node */
-    const char *txt = "{\"format\": \"lancet-step-graph\", \"version\": 1, \"meta\": {\"world_size\": 8},"
-                      " \"nodes\": [{\"kind\": \"kernel\"}, {\"kind\": \"collective\", \"coll\": "
-                      "{\"op\": \"all_reduce\", \"comm\": 5, \"seq\": 0}, \"future_key\": [1, 2]}],"
-                      " \"future_section\": {}}";
+    const char *txt =
+        "{\"format\": \"lancet-step-graph\", \"version\": 1, \"meta\": {\"world_size\": 8},"
+        " \"nodes\": [{\"kind\": \"kernel\"}, {\"kind\": \"collective\", \"coll\": "
+        "{\"op\": \"all_reduce\", \"comm\": 5, \"seq\": 0}, \"future_key\": [1, 2]}],"
+        " \"future_section\": {}}";
     ck_assert_int_eq(lct_ir_read_string(txt, strlen(txt), &h, err, sizeof(err)), LCT_OK);
     lct_graph_create(&g);
     g->meta.world_size = 8;
@@ -426,18 +458,22 @@ static const bad_case_t bad_cases[] = {
      "nodes[1].id: is 5 but node ids are the array indices: expected 1"},
     {K("\"stream\": 2147483648"), LCT_ERR_PARSE,
      "nodes[0].stream: expected an integer from -2147483648 to 2147483647, got 2147483648"},
-    {K("\"launch_order\": -1"), LCT_ERR_PARSE, "nodes[0].launch_order: expected an unsigned integer"},
+    {K("\"launch_order\": -1"), LCT_ERR_PARSE,
+     "nodes[0].launch_order: expected an unsigned integer"},
     {K("\"launch_order\": 4294967296"), LCT_ERR_PARSE,
      "nodes[0].launch_order: 4294967296 is out of range (at most 4294967295)"},
     {K("\"cost_us\": -1.5"), LCT_ERR_PARSE, "nodes[0].cost_us: expected a finite number >= 0"},
-    {K("\"cost_us\": \"fast\""), LCT_ERR_PARSE, "nodes[0].cost_us: expected a finite number >= 0, got string \"fast\""},
+    {K("\"cost_us\": \"fast\""), LCT_ERR_PARSE,
+     "nodes[0].cost_us: expected a finite number >= 0, got string \"fast\""},
     {K("\"cost_us\": 1e999"), LCT_ERR_PARSE, "real number overflow"},
     {K("\"layer\": -2"), LCT_ERR_PARSE, "nodes[0].layer: expected an integer from -1"},
-    {K("\"role\": \"dW\""), LCT_ERR_PARSE, "nodes[0].role: expected one of other, dw, dx, a2a, all_reduce"},
+    {K("\"role\": \"dW\""), LCT_ERR_PARSE,
+     "nodes[0].role: expected one of other, dw, dx, a2a, all_reduce"},
     {K("\"phase\": 1"), LCT_ERR_PARSE, "nodes[0].phase: expected one of unknown, forward"},
     {K("\"parent\": 5"), LCT_ERR_PARSE, "nodes[0].parent: expected an integer from -1 to 0, got 5"},
     {K("\"parent\": 0"), LCT_ERR_PARSE, "nodes[0].parent: a node cannot be its own parent"},
-    {K("\"chunk\": 2, \"nchunks\": 2"), LCT_ERR_PARSE, "nodes[0].chunk: 2 is out of range (at most 1)"},
+    {K("\"chunk\": 2, \"nchunks\": 2"), LCT_ERR_PARSE,
+     "nodes[0].chunk: 2 is out of range (at most 1)"},
     {K("\"nchunks\": 0"), LCT_ERR_PARSE, "nodes[0].nchunks: expected at least 1"},
     {K("\"nchunks\": 65536"), LCT_ERR_PARSE, "nodes[0].nchunks: 65536 is out of range"},
     {K("\"flags\": [\"opaque\", \"fast\"]"), LCT_ERR_PARSE,
@@ -458,7 +494,8 @@ static const bad_case_t bad_cases[] = {
     {R("{\"addr\": 4096, \"size\": 16, \"access\": \"x\"}"), LCT_ERR_PARSE,
      "nodes[0].footprint[0].access: expected one of r, w, rw; got string \"x\""},
     {R("{\"addr\": \"0x\", \"size\": 16, \"access\": \"r\"}"), LCT_ERR_PARSE,
-     "nodes[0].footprint[0].addr: expected an unsigned integer (a JSON integer >= 0 or a hex string"},
+     "nodes[0].footprint[0].addr: expected an unsigned integer (a JSON integer >= 0 or a hex "
+     "string"},
     {R("{\"addr\": \"0x1ffffffffffffffff\", \"size\": 16, \"access\": \"r\"}"), LCT_ERR_PARSE,
      "nodes[0].footprint[0].addr: expected an unsigned integer"},
     {R("{\"addr\": \"4096\", \"size\": 16, \"access\": \"r\"}"), LCT_ERR_PARSE,
@@ -478,7 +515,8 @@ static const bad_case_t bad_cases[] = {
     {N1("{\"kind\": \"collective\"}"), LCT_ERR_PARSE, "nodes[0].coll: missing required key"},
     {C("\"op\": \"none\", \"comm\": 1, \"seq\": 0"), LCT_ERR_PARSE,
      "nodes[0].coll.op: a collective node needs an operation other than none"},
-    {C("\"op\": \"all_to_all\", \"seq\": 0"), LCT_ERR_PARSE, "nodes[0].coll.comm: missing required key"},
+    {C("\"op\": \"all_to_all\", \"seq\": 0"), LCT_ERR_PARSE,
+     "nodes[0].coll.comm: missing required key"},
     {C("\"op\": \"broadcast\", \"comm\": 1, \"seq\": 0, \"nranks\": 4, \"root\": 4"), LCT_ERR_PARSE,
      "nodes[0].coll.root: expected an integer from -1 to 3, got 4"},
     {C("\"op\": \"all_to_all\", \"comm\": 1, \"seq\": 0, \"nranks\": 0"), LCT_ERR_PARSE,
@@ -488,8 +526,10 @@ static const bad_case_t bad_cases[] = {
      LCT_ERR_PARSE, "nodes[0].coll.peers[1].peer: expected an integer from 0 to 1, got 2"},
     {C("\"op\": \"all_reduce\", \"comm\": 1, \"seq\": 0, \"dtype\": \"fp32\""), LCT_ERR_PARSE,
      "nodes[0].coll.dtype: expected one of f32, f16, bf16"},
-    {CALL("\"kind\": \"cuda\""), LCT_ERR_PARSE, "nodes[0].call.kind: expected one of none, gemm, kernel, copy, set"},
-    {CALL("\"kind\": \"gemm\", \"m\": 1, \"n\": 1"), LCT_ERR_PARSE, "nodes[0].call.k: missing required key"},
+    {CALL("\"kind\": \"cuda\""), LCT_ERR_PARSE,
+     "nodes[0].call.kind: expected one of none, gemm, kernel, copy, set"},
+    {CALL("\"kind\": \"gemm\", \"m\": 1, \"n\": 1"), LCT_ERR_PARSE,
+     "nodes[0].call.k: missing required key"},
     {CALL("\"kind\": \"gemm\", \"m\": 1, \"n\": 1, \"k\": 1, \"batch\": 0"), LCT_ERR_PARSE,
      "nodes[0].call.batch: expected an integer from 1"},
     {CALL("\"kind\": \"gemm\", \"m\": 1, \"n\": -1, \"k\": 1"), LCT_ERR_PARSE,
@@ -500,13 +540,16 @@ static const bad_case_t bad_cases[] = {
      "nodes[0].call.grid: expected a list of 3 unsigned integers"},
     {CALL("\"kind\": \"kernel\", \"grid\": [1, 1, 1], \"block\": [1, -1, 1]"), LCT_ERR_PARSE,
      "nodes[0].call.block: entry 1: expected an integer from 0 to 4294967295, got -1"},
-    {CALL("\"kind\": \"kernel\", \"grid\": [1, 1, 1], \"block\": [1, 1, 1], \"param_data\": \"abc\""),
+    {CALL("\"kind\": \"kernel\", \"grid\": [1, 1, 1], \"block\": [1, 1, 1], \"param_data\": "
+          "\"abc\""),
      LCT_ERR_PARSE, "nodes[0].call.param_data: expected two hex digits per byte"},
-    {CALL("\"kind\": \"kernel\", \"grid\": [1, 1, 1], \"block\": [1, 1, 1], \"param_data\": \"0g\""),
+    {CALL(
+         "\"kind\": \"kernel\", \"grid\": [1, 1, 1], \"block\": [1, 1, 1], \"param_data\": \"0g\""),
      LCT_ERR_PARSE, "nodes[0].call.param_data: character 1 is not a hex digit"},
     {CALL("\"kind\": \"kernel\", \"grid\": [1, 1, 1], \"block\": [1, 1, 1], \"param_data\": "
           "\"0011223344556677\", \"params\": [[0, 4], [4, 8]]"),
-     LCT_ERR_PARSE, "nodes[0].call.params[1]: parameter bytes [4, +8) lie outside param_data (8 bytes)"},
+     LCT_ERR_PARSE,
+     "nodes[0].call.params[1]: parameter bytes [4, +8) lie outside param_data (8 bytes)"},
     {CALL("\"kind\": \"kernel\", \"grid\": [1, 1, 1], \"block\": [1, 1, 1], \"params\": [[0]]"),
      LCT_ERR_PARSE, "nodes[0].call.params[0]: expected [offset, size]"},
     {CALL("\"kind\": \"set\", \"dst\": 0, \"count\": 1, \"elem_size\": 3"), LCT_ERR_PARSE,
@@ -542,8 +585,8 @@ START_TEST(bad_inputs)
     for (size_t i = 0; i < n; i++) {
         char err[512];
         lct_graph_t *g = (lct_graph_t *)0x1; /* must stay untouched */
-        lct_status_t st = lct_ir_read_string(bad_cases[i].text, strlen(bad_cases[i].text), &g, err,
-                                             sizeof(err));
+        lct_status_t st =
+            lct_ir_read_string(bad_cases[i].text, strlen(bad_cases[i].text), &g, err, sizeof(err));
         ck_assert_msg(st == bad_cases[i].st, "case %zu: status %d, expected %d (%s)", i, st,
                       bad_cases[i].st, err);
         ck_assert_msg(strstr(err, bad_cases[i].msg) != NULL,
@@ -579,7 +622,8 @@ START_TEST(bad_inputs_limits)
     o += nl;
     o += (size_t)sprintf(t + o, "\"}]}");
     ck_assert_int_eq(lct_ir_read_string(t, o, &g, err, sizeof(err)), LCT_ERR_PARSE);
-    ck_assert_msg(strstr(err, "nodes[0].name: string of 65537 bytes is too long (at most 65536)") != NULL,
+    ck_assert_msg(strstr(err, "nodes[0].name: string of 65537 bytes is too long (at most 65536)") !=
+                      NULL,
                   "%s", err);
     free(t);
 
@@ -593,7 +637,8 @@ START_TEST(bad_inputs_limits)
     o += nl;
     o += (size_t)sprintf(t + o, "\"}}]}");
     ck_assert_int_eq(lct_ir_read_string(t, o, &g, err, sizeof(err)), LCT_ERR_PARSE);
-    ck_assert_msg(strstr(err, "nodes[0].call.param_data: string of 131074 bytes is too long") != NULL,
+    ck_assert_msg(strstr(err, "nodes[0].call.param_data: string of 131074 bytes is too long") !=
+                      NULL,
                   "%s", err);
     free(t);
 
@@ -650,7 +695,8 @@ START_TEST(golden_bad_files)
         {"bad-syntax.json", LCT_ERR_PARSE, LCT_OK, "bad-syntax.json:6:"},
         {"bad-version.json", LCT_ERR_PARSE, LCT_OK, "version: 3 is not supported"},
         {"bad-range-wrap.json", LCT_ERR_PARSE, LCT_OK, "nodes[1].footprint[0].size: range at"},
-        {"bad-edge-index.json", LCT_ERR_PARSE, LCT_OK, "edges[2].src: node 9 does not exist (the graph has 3 nodes)"},
+        {"bad-edge-index.json", LCT_ERR_PARSE, LCT_OK,
+         "edges[2].src: node 9 does not exist (the graph has 3 nodes)"},
         {"bad-cycle.json", LCT_OK, LCT_ERR_CYCLE, "cycle: 1 'b' -> 2 'c' -> 1"},
         {"bad-coll-order.json", LCT_OK, LCT_ERR_INVALID,
          "communicator 0x7: collective seq 1 (node 2 'a2a-1') is not ordered after seq 0"},
@@ -734,10 +780,26 @@ static uint64_t rng_next(uint64_t *s)
  * it never crashes. */
 START_TEST(mutations_never_crash)
 {
-    static const char *const tokens[] = {
-        "-1", "0", "1e999", "4294967296", "\"0xffffffffffffffff\"", "null", "[]", "{}", "\"\"",
-        "true", "9223372036854775807", "\"unknown\"", "[[0, 8]]", "-0.0", "\"\\u00e9\"", ",",
-        ":", "\"kind\"", "65535", "\"collective\""};
+    static const char *const tokens[] = {"-1",
+                                         "0",
+                                         "1e999",
+                                         "4294967296",
+                                         "\"0xffffffffffffffff\"",
+                                         "null",
+                                         "[]",
+                                         "{}",
+                                         "\"\"",
+                                         "true",
+                                         "9223372036854775807",
+                                         "\"unknown\"",
+                                         "[[0, 8]]",
+                                         "-0.0",
+                                         "\"\\u00e9\"",
+                                         ",",
+                                         ":",
+                                         "\"kind\"",
+                                         "65535",
+                                         "\"collective\""};
     lct_graph_t *g = build_full_graph();
     char *full = lct_ir_write_string(g);
     lct_graph_destroy(g);
@@ -1012,12 +1074,13 @@ START_TEST(dot_output)
     ck_assert_int_eq(lct_ir_write_dot(g, f), LCT_OK);
     fclose(f);
     ck_assert_ptr_nonnull(strstr(buf, "digraph \"full \\\"quoted\\\" graph\" {\n"));
-    ck_assert_ptr_nonnull(strstr(buf,
-        "  n0 [label=\"#0 void k<float>(\\\"x\\\")\\n12.35 us\", fillcolor=\"#92c5de\", "
-        "peripheries=2];\n"));
+    ck_assert_ptr_nonnull(strstr(
+        buf, "  n0 [label=\"#0 void k<float>(\\\"x\\\")\\n12.35 us\", fillcolor=\"#92c5de\", "
+             "peripheries=2];\n"));
     ck_assert_ptr_nonnull(strstr(buf, "  n9 [label=\"#9 a2a\\n250.50 us\", fillcolor=\"#f4a582\", "
                                       "shape=ellipse];\n"));
-    ck_assert_ptr_nonnull(strstr(buf, "  n12 [label=\"#12 gemm\\n0.10 us\", fillcolor=\"#a6dba0\"];\n"));
+    ck_assert_ptr_nonnull(
+        strstr(buf, "  n12 [label=\"#12 gemm\\n0.10 us\", fillcolor=\"#a6dba0\"];\n"));
     ck_assert_ptr_nonnull(strstr(buf, "  n3 [label=\"#3 host callback\\n0.00 us\", "
                                       "fillcolor=\"#e0e0e0\", peripheries=2];\n"));
     /* backslash escaped, control character dropped */
@@ -1056,7 +1119,8 @@ START_TEST(write_invalid_values)
     char *t = lct_ir_write_string(g);
     ck_assert_ptr_nonnull(strstr(t, "\"cost_us\": \"inf\""));
     ck_assert_int_eq(lct_ir_read_string(t, strlen(t), &h, err, sizeof(err)), LCT_ERR_PARSE);
-    ck_assert_ptr_nonnull(strstr(err, "nodes[1].cost_us: expected a finite number >= 0, got string \"inf\""));
+    ck_assert_ptr_nonnull(
+        strstr(err, "nodes[1].cost_us: expected a finite number >= 0, got string \"inf\""));
     free(t);
     LCT_NODE(g, 1)->cost_us = 1;
     LCT_NODE(g, 1)->role = (lct_role_t)17;

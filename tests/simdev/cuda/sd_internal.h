@@ -380,7 +380,8 @@ typedef struct sd_op {
     int refs;
     int state;                    /* SD_ST_* */
     int device;
-    uint32_t stream_id, ctx_id;
+    struct CUctx_st *ctx;
+    uint32_t stream_id;
     uint64_t corr, graph_id, node_id, exec_id;
     double t_submit, t_ready, t_start, t_end;
     double gap;                   /* latency between ready and start */
@@ -501,6 +502,8 @@ CUresult sd_stream_submit(CUstream s, sd_work_t *w);
 /* Host waits for everything enqueued on s so far. */
 void sd_stream_host_wait(CUstream s);
 void sd_ctx_host_wait(struct CUctx_st *ctx);
+/* Host waits for all work of every context (cudaFree-like synchronisation). */
+void sd_all_host_wait(void);
 int sd_stream_valid(CUstream s);
 int sd_event_valid(CUevent e);
 void sd_event_set_op(CUevent e, sd_op_t *op, const sd_vc_t *vc);
