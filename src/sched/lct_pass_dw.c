@@ -60,10 +60,13 @@
 #include "sched/lct_sched_int.h"
 
 #define DW_NONE UINT32_MAX
-/* Improvement budget: simulations per pass = min(MAX, BASE + PER_CAND * candidates). */
+/* Improvement budget, in simulations (a reachability fill counts as one):
+ * min(MAX, BASE + PER_CAND * candidates, max(BASE, NODE_EVALS / nodes)), so that big graphs,
+ * whose simulations cost more, get fewer of them. */
 #define DW_IMPROVE_BASE_EVALS 64
 #define DW_IMPROVE_EVALS_PER_CAND 8
 #define DW_IMPROVE_MAX_EVALS 2048
+#define DW_IMPROVE_NODE_EVALS 4000000u
 /* Windows tried per candidate and sweep. */
 #define DW_IMPROVE_OPTIONS 4
 /* Simulations the memory step may spend choosing which placement to undo. */
@@ -311,10 +314,11 @@ static lct_status_t dw_greedy(dw_t *dw)
             uint32_t best = DW_NONE;
             double best_key = 0;
             for (uint32_t ci = 0; ci < dw->ncand; ci++) {
-                if (dw->assign[ci] >= 0 || !dw_eligible(dw, &r, ci, w))
+                if (dw->assign[ci] >= 0)
                     continue;
                 double key = fabs(node_cost(g, dw->cand[ci]) - rem);
-                if (best == DW_NONE || key < best_key) {
+                /* eligibility is the costly part: test it only for a new best */
+                if ((best == DW_NONE || key < best_key) && dw_eligible(dw, &r, ci, w)) {
                     best = ci;
                     best_key = key;
                 }
@@ -387,6 +391,11 @@ static lct_status_t dw_improve(dw_t *dw, double peak_before, double *ms_io, doub
     lct_reach_t rm;
     bool have_rm = false;
 
+    uint32_t by_size = dw->n ? DW_IMPROVE_NODE_EVALS / dw->n : DW_IMPROVE_MAX_EVALS;
+    if (by_size < DW_IMPROVE_BASE_EVALS)
+        by_size = DW_IMPROVE_BASE_EVALS;
+    if (max_evals > by_size)
+        max_evals = by_size;
     if (max_evals > DW_IMPROVE_MAX_EVALS)
         max_evals = DW_IMPROVE_MAX_EVALS;
     if (!save || !opt || !room) {
@@ -430,8 +439,13 @@ static lct_status_t dw_improve(dw_t *dw, double peak_before, double *ms_io, doub
                     continue;
                 }
             }
+            if (evals >= max_evals) {
+                dw->assign[ci] = old;
+                break;
+            }
             LCT_CHECK_GOTO(lct_reach_fill(g, &rm), st, out);
             have_rm = true;
+            evals++;
             for (uint32_t w = 0; w < dw->nwin; w++)
                 room[w] = node_cost(g, dw->win[w]);
             for (uint32_t j = 0; j < dw->ncand; j++)

@@ -67,7 +67,8 @@ void lct_sched_reach_add_edge(lct_reach_t *r, uint32_t u, uint32_t v)
         return; /* already ordered: nothing changes */
     for (uint32_t x = 0; x < r->n; x++) {
         uint64_t *rx = r->bits + (size_t)x * r->words;
-        if (x == u || lct_bitset_test(rx, u)) {
+        /* rows are transitively closed: a node that reaches v already holds v's row */
+        if ((x == u || lct_bitset_test(rx, u)) && !lct_bitset_test(rx, v)) {
             lct_bitset_set(rx, v);
             lct_bitset_or(rx, rv, r->words);
         }
