@@ -32,9 +32,10 @@
  *   d -> c  for the first compute node c downstream of A, by launch order ("finish inside it":
  *           the compute that consumes A's output, the head of the critical path after the
  *           window, waits for d instead of competing with it for the compute engine).
- * Edges implied by an existing path are not added. Neither edge can close a cycle when no path
- * joins d and A: a cycle through p -> d needs d ->* p ->* A, one through d -> c needs
- * A ->* c ->* d. Every other path such an edge creates runs through A already.
+ * Edges implied by a path of the input graph are not added. Neither edge can close a cycle when
+ * no path joins d and A: a cycle through p -> d needs d ->* p ->* A, one through d -> c needs
+ * A ->* c ->* d. During the greedy the reachability matrix is updated edge by edge
+ * (lct_sched_reach_add_edge) instead of being recomputed after each placement.
  *
  * Improvement (ours; the paper has no interference model). With ctx->dw_improve, a local search
  * under the timeline simulator with ctx->interference: first "unplace everything" is tried,
