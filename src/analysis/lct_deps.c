@@ -257,7 +257,6 @@ typedef struct {
     const lct_graph_t *g;
     uint32_t n;
     uint32_t *order;   /* position -> node index */
-    uint32_t *pos;     /* node index -> position */
     uint8_t *barrier;  /* by position */
     uint32_t *rng_off; /* by position: crange_t slice */
     crange_t *rng;
@@ -279,7 +278,6 @@ typedef struct {
 static void sweep_free(sweep_t *s)
 {
     free(s->order);
-    free(s->pos);
     free(s->barrier);
     free(s->rng_off);
     free(s->rng);
@@ -320,7 +318,6 @@ static lct_status_t sweep_prepare(sweep_t *s, const patterns_t *pat)
     uint32_t n = s->n;
     size_t nn = (size_t)n + 1;
     s->order = malloc(nn * sizeof(uint32_t));
-    s->pos = malloc(nn * sizeof(uint32_t));
     s->barrier = calloc(nn, 1);
     s->rng_off = calloc(nn, sizeof(uint32_t));
     s->mark = calloc(nn, sizeof(uint32_t));
@@ -328,7 +325,7 @@ static lct_status_t sweep_prepare(sweep_t *s, const patterns_t *pat)
     s->outdeg = calloc(nn, sizeof(uint32_t));
     s->words = LCT_BITSET_WORDS(nn);
     s->scratch = calloc(s->words, sizeof(uint64_t));
-    if (!s->order || !s->pos || !s->barrier || !s->rng_off || !s->mark || !s->slot || !s->outdeg ||
+    if (!s->order || !s->barrier || !s->rng_off || !s->mark || !s->slot || !s->outdeg ||
         !s->scratch)
         return LCT_ERR_NOMEM;
     if (s->online) {
@@ -350,7 +347,6 @@ static lct_status_t sweep_prepare(sweep_t *s, const patterns_t *pat)
     size_t nr = 0;
     for (uint32_t p = 0; p < n; p++) {
         const lct_node_t *nd = LCT_NODE(g, s->order[p]);
-        s->pos[s->order[p]] = p;
         s->barrier[p] = node_is_barrier(nd, pat);
         if (!s->barrier[p])
             nr += nd->fp.nranges;
@@ -396,8 +392,8 @@ static lct_status_t sweep_prepare(sweep_t *s, const patterns_t *pat)
         for (uint32_t j = 0; j < nd->fp.nranges; j++) {
             const lct_range_t *r = &nd->fp.ranges[j];
             uint8_t acc = range_access(nd, r);
-            if (!acc)
-                continue;
+            if (!acc) /* malformed access mode: when in doubt, order */
+                acc = LCT_ACC_RW;
             s->rng[k].lo = coord_index(coord, nu, r->addr);
             s->rng[k].hi = coord_index(coord, nu, r->addr + r->size);
             s->rng[k].acc = acc;

@@ -302,6 +302,17 @@ START_TEST(deps_bad_range_rejected)
     ck_assert_int_eq(lct_deps_rebuild(g, NULL, NULL), LCT_OK);
     lct_log_level = LCT_LOG_WARN;
     lct_graph_destroy(g);
+
+    /* A malformed access mode counts as read-write: a later reader is ordered after it. */
+    lct_graph_create(&g);
+    a = add_node(g, LCT_NODE_KERNEL, "a");
+    uint32_t b = add_node(g, LCT_NODE_KERNEL, "b");
+    lct_node_add_range(g, a, 0x100, 16, LCT_ACC_READ, true);
+    lct_node_add_range(g, b, 0x108, 16, LCT_ACC_READ, true);
+    LCT_NODE(g, a)->fp.ranges[0].access = 0;
+    ck_assert_int_eq(lct_deps_rebuild(g, NULL, NULL), LCT_OK);
+    ck_assert_int_eq(edge_kind(g, a, b), LCT_EDGE_DATA);
+    lct_graph_destroy(g);
 }
 END_TEST
 

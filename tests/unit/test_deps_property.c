@@ -177,7 +177,7 @@ static bool must_order(const lct_graph_t *g, uint32_t a, uint32_t b)
 {
     const lct_node_t *x = LCT_NODE(g, a), *y = LCT_NODE(g, b);
     if (lct_footprints_conflict(&x->fp, &y->fp))
-        REQUIRE1(naive_conflict(x, y)); /* the IR helper agrees wherever it can judge */
+        REQUIRE1(naive_conflict(x, y)); /* lct_footprints_conflict agrees wherever it can judge */
     return is_barrier(x) || is_barrier(y) || same_comm(x, y) || naive_conflict(x, y);
 }
 

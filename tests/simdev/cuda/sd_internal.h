@@ -291,7 +291,14 @@ typedef struct {
     CUcontext ctx;
 } sd_work_t;
 
-void sd_work_copy(sd_work_t *dst, const sd_work_t *src);  /* takes references */
+/* Copies take a reference on the kernel parameters; the child graph is not copied (NULL). */
+void sd_work_copy(sd_work_t *dst, const sd_work_t *src);
+CUresult sd_copy_from_3d(sd_copy_t *c, const CUDA_MEMCPY3D *p);
+CUresult sd_copy_from_2d(sd_copy_t *c, const CUDA_MEMCPY2D *p);
+CUresult sd_copy_1d(sd_copy_t *c, CUmemorytype dt, void *dsth, CUdeviceptr dstd, CUmemorytype st,
+                    const void *srch, CUdeviceptr srcd, size_t n);
+CUresult sd_memset_make(sd_memset_t *m, CUdeviceptr dst, size_t pitch, unsigned value, unsigned elem,
+                        size_t width, size_t height);
 void sd_work_clear(sd_work_t *w);
 /* Cost and footprint of a work item: fills d (kernels through the provider's describe; copies
  * and memsets from their sizes). Returns CUDA_SUCCESS or CUDA_ERROR_INVALID_VALUE. */
