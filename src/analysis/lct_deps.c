@@ -580,6 +580,9 @@ static lct_status_t sweep_emit(sweep_t *s, uint32_t cur)
         case LCT_EDGE_COLL:
             s->stats.coll++;
             break;
+        case LCT_EDGE_STREAM:
+            s->stats.placement++;
+            break;
         default:
             s->stats.barrier++;
             break;
@@ -598,10 +601,12 @@ static lct_status_t sweep_emit(sweep_t *s, uint32_t cur)
 static lct_status_t sweep_run(sweep_t *s)
 {
     const lct_graph_t *g = s->g;
-    lct_map_t last_coll; /* communicator -> position + 1 of its latest collective */
+    lct_map_t last_coll;   /* communicator -> position + 1 of its latest collective */
+    lct_map_t last_stream; /* stream -> position + 1 of its latest node */
     lct_status_t st = LCT_OK;
     uint32_t seg = 0, last_barrier = NONE;
     lct_map_init(&last_coll);
+    lct_map_init(&last_stream);
     for (uint32_t cur = 0; cur < s->n; cur++) {
         const lct_node_t *nd = LCT_NODE(g, s->order[cur]);
         if (s->barrier[cur]) {
@@ -621,6 +626,16 @@ static lct_status_t sweep_run(sweep_t *s)
                                out);
             LCT_CHECK_GOTO(lct_map_put(&last_coll, nd->coll.comm, (uint64_t)cur + 1), st, out);
         }
+        /* An allocation keeps its place in its stream: without a predecessor, nothing would stop
+         * the executor from running it at the start of the graph, and every allocation of the
+         * step would be live at once (invariant 6, bounded memory). */
+        uint64_t sprev;
+        if (nd->kind == LCT_NODE_MEM_ALLOC &&
+            lct_map_get(&last_stream, (uint64_t)(uint32_t)nd->stream, &sprev))
+            LCT_CHECK_GOTO(pred_add(s, cur, (uint32_t)(sprev - 1), LCT_EDGE_STREAM, HZ_NONE), st,
+                           out);
+        LCT_CHECK_GOTO(lct_map_put(&last_stream, (uint64_t)(uint32_t)nd->stream, (uint64_t)cur + 1),
+                       st, out);
         if (!s->barrier[cur] && last_barrier != NONE) {
             /* Without a predecessor inside the segment, nothing orders it after the barrier. */
             bool inside = false;
@@ -639,6 +654,7 @@ static lct_status_t sweep_run(sweep_t *s)
     }
 out:
     lct_map_free(&last_coll);
+    lct_map_free(&last_stream);
     return st;
 }
 

@@ -114,6 +114,8 @@ static void write_report(FILE *rf, const char *in, const lct_graph_t *orig, cons
     fprintf(rf, "%-28s %12.1f %12.1f\n", "overlapped communication", before->comm_overlapped,
             after->comm_overlapped);
     fprintf(rf, "%-28s %12.1f %12.1f\n", "lower bound (us)", before->lower_bound, after->lower_bound);
+    fprintf(rf, "%-28s %12.1f %12.1f\n", "peak step memory (MiB)", before->peak_mem_bytes / 1048576.0,
+            after->peak_mem_bytes / 1048576.0);
     fprintf(rf, "%-28s %12s %11.3fx\n", "speedup", "",
             after->makespan > 0 ? before->makespan / after->makespan : 0.0);
     fprintf(rf, "\n");
@@ -275,11 +277,12 @@ int main(int argc, char **argv)
     if (summary)
         printf("nodes=%u makespan_before_us=%.1f exposed_before_us=%.1f makespan_after_us=%.1f "
                "exposed_after_us=%.1f lower_bound_us=%.1f speedup=%.4f plan_ms=%.1f "
-               "dw_placed=%u windows=%u extra_mem_mb=%.1f\n",
+               "dw_placed=%u windows=%u peak_mem_before_mb=%.1f peak_mem_after_mb=%.1f\n",
                LCT_NNODES(orig), before.makespan, before.comm_exposed, after.makespan,
                after.comm_exposed, after.lower_bound,
                after.makespan > 0 ? before.makespan / after.makespan : 0.0, plan_s * 1000.0,
-               ctx.report.dw_placed, ctx.report.nwindows, ctx.report.extra_mem_bytes / 1048576.0);
+               ctx.report.dw_placed, ctx.report.nwindows, before.peak_mem_bytes / 1048576.0,
+               after.peak_mem_bytes / 1048576.0);
     FILE *rf = summary ? NULL : stdout;
     if (summary && report && !(rf = fopen(report, "w"))) {
         fprintf(stderr, "lancet-opt: cannot write '%s': %m\n", report);

@@ -293,8 +293,17 @@ static void check_one(const gen_params_t *p, uint64_t seed)
         const lct_graph_t *x = res[r];
         REQUIRE1(x->adj_valid);
         REQUIRE1(count_kind(x, LCT_EDGE_SCHED) == nsched);
-        REQUIRE1(count_kind(x, LCT_EDGE_STREAM) + count_kind(x, LCT_EDGE_EVENT) == 0);
-        REQUIRE1(st[r]->raw + st[r]->war + st[r]->waw + st[r]->barrier + st[r]->coll ==
+        /* stream edges survive only as allocation placement, each into a mem_alloc node */
+        REQUIRE1(count_kind(x, LCT_EDGE_EVENT) == 0);
+        REQUIRE1(count_kind(x, LCT_EDGE_STREAM) <= st[r]->placement);
+        for (size_t e = 0; e < x->edges.len; e++)
+            if (x->edges.data[e].kind == LCT_EDGE_STREAM) {
+                const lct_node_t *dn = LCT_NODE(x, x->edges.data[e].dst);
+                const lct_node_t *sn = LCT_NODE(x, x->edges.data[e].src);
+                REQUIRE1(dn->kind == LCT_NODE_MEM_ALLOC && sn->stream == dn->stream);
+            }
+        REQUIRE1(st[r]->raw + st[r]->war + st[r]->waw + st[r]->barrier + st[r]->coll +
+                     st[r]->placement ==
                  st[r]->edges_before);
         REQUIRE1(st[r]->edges_after + nsched == x->edges.len);
         REQUIRE1(st[r]->edges_before - st[r]->removed_by_reduction == st[r]->edges_after);
@@ -320,6 +329,10 @@ static void check_one(const gen_params_t *p, uint64_t seed)
             break;
         case LCT_EDGE_BARRIER:
             REQUIRE1(is_barrier(a) || is_barrier(b));
+            break;
+        case LCT_EDGE_STREAM: /* allocation placement: from the previous node of the stream */
+            REQUIRE1(b->kind == LCT_NODE_MEM_ALLOC && a->stream == b->stream &&
+                     a->launch_order <= b->launch_order);
             break;
         case LCT_EDGE_SCHED:
             break;
