@@ -269,6 +269,18 @@ static void format_value(lct_cfg_id_t id, char *buf, size_t n)
     }
 }
 
+void lct_config_accepted(lct_cfg_id_t id, char *buf, size_t n)
+{
+    const lct_cfg_desc_t *d = &descs[id];
+    switch (d->type) {
+    case LCT_CFG_BOOL: snprintf(buf, n, "0/1, yes/no, on/off, true/false"); break;
+    case LCT_CFG_INT: snprintf(buf, n, "%ld..%ld", (long)d->min, (long)d->max); break;
+    case LCT_CFG_DOUBLE: snprintf(buf, n, "%g..%g", d->min, d->max); break;
+    case LCT_CFG_ENUM: snprintf(buf, n, "%s", d->choices); break;
+    default: snprintf(buf, n, "text"); break;
+    }
+}
+
 void lct_config_print(FILE *f, bool with_doc)
 {
     static const char *const src_names[] = {"default", "environment", "set"};
@@ -278,13 +290,7 @@ void lct_config_print(FILE *f, bool with_doc)
         char val[256], acc[128];
         const lct_cfg_desc_t *d = &descs[i];
         format_value((lct_cfg_id_t)i, val, sizeof(val));
-        switch (d->type) {
-        case LCT_CFG_BOOL: snprintf(acc, sizeof(acc), "0|1"); break;
-        case LCT_CFG_INT: snprintf(acc, sizeof(acc), "%ld..%ld", (long)d->min, (long)d->max); break;
-        case LCT_CFG_DOUBLE: snprintf(acc, sizeof(acc), "%g..%g", d->min, d->max); break;
-        case LCT_CFG_ENUM: snprintf(acc, sizeof(acc), "%s", d->choices); break;
-        default: snprintf(acc, sizeof(acc), "text"); break;
-        }
+        lct_config_accepted((lct_cfg_id_t)i, acc, sizeof(acc));
         fprintf(f, "%-28s = %-12s (%s; %s %s; default '%s')\n", d->name, *val ? val : "''",
                 src_names[values[i].src], type_names[d->type], acc, d->def);
         if (with_doc)

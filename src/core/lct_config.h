@@ -56,6 +56,9 @@ const lct_cfg_desc_t *lct_config_desc(lct_cfg_id_t id);
 /* Look a variable up by full name ("LANCET_DW") or short name ("DW"), case-sensitive. */
 lct_status_t lct_config_find(const char *name, lct_cfg_id_t *id_p);
 
+/* What a variable accepts, as text ("1..64", "graphs|steps", ...). */
+void lct_config_accepted(lct_cfg_id_t id, char *buf, size_t n);
+
 /* Print every variable: name, value, source, accepted values, doc (lancet-info --config). */
 void lct_config_print(FILE *f, bool with_doc);
 

@@ -32,13 +32,7 @@ static void print_markdown(void)
     for (int i = 0; i < LCT_CFG_COUNT; i++) {
         const lct_cfg_desc_t *d = lct_config_desc((lct_cfg_id_t)i);
         char acc[128];
-        switch (d->type) {
-        case LCT_CFG_BOOL: snprintf(acc, sizeof(acc), "0/1, yes/no, on/off, true/false"); break;
-        case LCT_CFG_INT: snprintf(acc, sizeof(acc), "%ld..%ld", (long)d->min, (long)d->max); break;
-        case LCT_CFG_DOUBLE: snprintf(acc, sizeof(acc), "%g..%g", d->min, d->max); break;
-        case LCT_CFG_ENUM: snprintf(acc, sizeof(acc), "%s", d->choices); break;
-        default: snprintf(acc, sizeof(acc), "text"); break;
-        }
+        lct_config_accepted((lct_cfg_id_t)i, acc, sizeof(acc));
         printf("| `%s` | %s | `%s` | %s | %s |\n", d->name, types[d->type], d->def, acc, d->doc);
     }
 }
