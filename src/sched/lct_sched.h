@@ -25,6 +25,33 @@ typedef struct {
     uint32_t *dw;          /* placed dW node indices (malloc) */
 } lct_dw_window_t;
 
+/* Forward pipeline pass: why a pipelined range ends where it ends (one side). */
+typedef enum {
+    LCT_PIPE_STOP_NONE = 0,
+    LCT_PIPE_STOP_BOUNDARY, /* the neighbouring MoE layer, or the start / end of the forward pass */
+    LCT_PIPE_STOP_COST,     /* the longer range was possible but not faster */
+    LCT_PIPE_STOP_NO_RULE,  /* the next node has no split rule */
+    LCT_PIPE_STOP_AXIS,     /* the next node's token axis cannot be cut k ways */
+    LCT_PIPE_STOP_MEMORY    /* the longer range would exceed the memory budget */
+} lct_pipe_stop_t;
+
+/* Forward pipeline pass: one MoE layer. */
+typedef struct {
+    int32_t moe;                  /* MoE ordinal (node.moe of its all-to-alls) */
+    uint32_t k;                   /* partition count chosen; 1: not pipelined */
+    uint32_t nodes;               /* original nodes in the range */
+    char first[64], last[64];     /* names of the range's first and last nodes */
+    double range_before_us;       /* the range unsplit (sum of its groups' durations) */
+    double range_after_us;        /* the range pipelined (simulated makespan) */
+    double exposed_before_us;     /* this layer's forward a2a time with no compute running */
+    double exposed_after_us;      /*   (whole-step simulation before / after the pass) */
+    lct_pipe_stop_t stop[2];      /* [0] before the range, [1] after it */
+    char stop_node[2][64];        /* the node that stopped it (no rule / axis / memory) */
+    char stop_msg[2][96];         /* why, in words */
+} lct_pipe_layer_t;
+
+#define LCT_PIPE_MAX_LAYERS 128
+
 typedef struct {
     /* dW pass */
     uint32_t nwindows;
@@ -43,6 +70,20 @@ typedef struct {
     uint32_t pipelined_ranges;
     /* timing */
     double plan_ms;               /* wall time spent planning */
+    /* forward pipeline pass, per MoE layer of the forward (the first LCT_PIPE_MAX_LAYERS) */
+    uint32_t pipe_nlayers;        /* entries of pipe[] used */
+    uint32_t pipe_layers_total;   /* MoE layers found */
+    lct_pipe_layer_t pipe[LCT_PIPE_MAX_LAYERS];
+    uint32_t pipe_groups;         /* forward groups the DP worked on */
+    uint32_t pipe_evals;          /* candidate ranges simulated */
+    uint32_t pipe_cache_hits;     /* candidate ranges answered from the cache */
+    uint32_t pipe_nodes_added;    /* chunk nodes added */
+    int pipe_tutel;               /* Tutel-style degree used, 0 for Lancet's search */
+    uint32_t pipe_samples;        /* sequences per step inferred (token-axis unit), 0 unknown */
+    double pipe_before_us;        /* simulated step before the pass */
+    double pipe_after_us;         /* after it */
+    double pipe_ms;               /* wall time of the pass */
+    char pipe_rules_error[160];   /* LANCET_SPLIT_RULES problem (file ignored), empty when none */
 } lct_plan_report_t;
 
 typedef struct {
@@ -53,6 +94,9 @@ typedef struct {
     bool dw, dw_improve, allreduce_fill, pipeline;
     int pipeline_max_chunks;
     lct_plan_report_t report;
+    /* Tutel-style baseline (lancet-opt --tutel D): when > 0 the pipeline pass cuts only each
+     * MoE layer's all-to-all .. expert FFN .. all-to-all, with k = tutel_degree, no search. */
+    int tutel_degree;
 } lct_plan_ctx_t;
 
 /* Context from the LANCET_* registry (call lct_config_load first) and the given profiles. */
@@ -62,6 +106,11 @@ void lct_plan_ctx_fini(lct_plan_ctx_t *ctx);
 
 /* Backward dW scheduling (paper's best-fit greedy + improvement + memory budget). */
 lct_status_t lct_pass_dw(lct_graph_t *g, lct_plan_ctx_t *ctx);
+/* Forward partition + pipelining of the MoE layers with their neighbours (docs/pipeline.md):
+ * groups the forward, picks per MoE layer the range and partition count k in
+ * 1..ctx->pipeline_max_chunks by DP over the groups with the timeline simulator as the cost,
+ * and replaces each chosen range by k chunk pipelines. Runs before the dW pass. */
+lct_status_t lct_pass_pipeline(lct_graph_t *g, lct_plan_ctx_t *ctx);
 /* Gradient all-reduces best-fit into the gaps between consecutive a2a's. */
 lct_status_t lct_pass_allreduce_fill(lct_graph_t *g, lct_plan_ctx_t *ctx);
 

@@ -122,6 +122,8 @@ typedef struct {
     int device;            /* device ordinal */
     uint32_t context_id;
     uint64_t graph_exec_id;
+    uint32_t grid[3], block[3];  /* kernels: launch dimensions */
+    uint32_t smem;               /* kernels: dynamic shared memory bytes */
 } simdev_activity_t;
 
 typedef void (*simdev_activity_fn)(const simdev_activity_t *a, void *user);

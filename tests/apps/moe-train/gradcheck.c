@@ -44,7 +44,7 @@ static int routing_changed(gc_t *c)
     for (int l = 0; l < m->cfg.nl; l++) {
         if (!m->layers[l].moe)
             continue;
-        MOE_CU(cuMemcpyDtoH(c->tmp, m->layers[l].t2s, (size_t)m->N * sizeof(int)));
+        moe_model_download(m, c->tmp, m->layers[l].t2s, (size_t)m->N * sizeof(int));
         if (memcmp(c->tmp, c->routes[l], (size_t)m->N * sizeof(int)))
             changed = 1.0;
     }
@@ -60,14 +60,14 @@ static float probe(gc_t *c, const moe_param_t *p, const float *w, const float *d
     if (dir) {
         for (size_t i = 0; i < p->n; i++)
             buf[i] = (float)((double)w[i] + h * dir[i]);
-        MOE_CU(cuMemcpyHtoD(p->w, buf, p->n * sizeof(float)));
+        moe_model_upload(m, p->w, buf, p->n * sizeof(float));
     }
     moe_model_forward(m, 0);
     float l = global_loss(m);
     if (routing_changed(c))
         *skip = 1;
     if (dir)
-        MOE_CU(cuMemcpyHtoD(p->w, w, p->n * sizeof(float)));
+        moe_model_upload(m, p->w, w, p->n * sizeof(float));
     return l;
 }
 
@@ -89,7 +89,7 @@ int moe_gradcheck(moe_model_t *m, double eps, double rtol, int verbose)
         if (!m->layers[l].moe)
             continue;
         c.routes[l] = malloc((size_t)m->N * sizeof(int));
-        MOE_CU(cuMemcpyDtoH(c.routes[l], m->layers[l].t2s, (size_t)m->N * sizeof(int)));
+        moe_model_download(m, c.routes[l], m->layers[l].t2s, (size_t)m->N * sizeof(int));
     }
     for (int i = 0; i < m->nparams; i++)
         if (m->params[i].n > maxn)
@@ -104,8 +104,8 @@ int moe_gradcheck(moe_model_t *m, double eps, double rtol, int verbose)
 
     for (int pi = 0; pi < m->nparams; pi++) {
         const moe_param_t *p = &m->params[pi];
-        MOE_CU(cuMemcpyDtoH(w, p->w, p->n * sizeof(float)));
-        MOE_CU(cuMemcpyDtoH(g, p->g, p->n * sizeof(float)));
+        moe_model_download(m, w, p->w, p->n * sizeof(float));
+        moe_model_download(m, g, p->g, p->n * sizeof(float));
         for (size_t i = 0; i < p->n; i++)
             g[i] /= (float)W;
         /* Non-expert gradients are identical on every rank; expert tensors are disjoint

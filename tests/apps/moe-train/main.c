@@ -5,6 +5,7 @@
  *
  * See --help and docs/moe-train.md. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,13 +58,31 @@ static void usage(FILE *f)
             "  --verbose         print every gradient-check probe\n");
 }
 
+static int g_rank;
+
+/* A bad command line is the same on every rank: each says nothing but rank 0, and all leave
+ * through MPI_Finalize (an exit without it makes mpirun wait and then report an abort). */
+static void __attribute__((format(printf, 1, 2), noreturn)) usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    if (g_rank == 0) {
+        va_start(ap, fmt);
+        fprintf(stderr, "moe-train: ");
+        vfprintf(stderr, fmt, ap);
+        fprintf(stderr, "\n");
+        va_end(ap);
+    }
+    moe_dist_finalize();
+    exit(2);
+}
+
 static long parse_int(const char *flag, const char *v, long lo, long hi)
 {
     char *end;
     errno = 0;
     long x = strtol(v, &end, 10);
     if (errno || *end || end == v || x < lo || x > hi)
-        moe_die("%s: '%s' is not an integer in [%ld, %ld]", flag, v, lo, hi);
+        usage_error("%s: '%s' is not an integer in [%ld, %ld]", flag, v, lo, hi);
     return x;
 }
 
@@ -73,11 +92,11 @@ static double parse_real(const char *flag, const char *v, double lo, double hi)
     errno = 0;
     double x = strtod(v, &end);
     if (errno || *end || end == v || !(x >= lo && x <= hi))
-        moe_die("%s: '%s' is not a number in [%g, %g]", flag, v, lo, hi);
+        usage_error("%s: '%s' is not a number in [%g, %g]", flag, v, lo, hi);
     return x;
 }
 
-static void parse(int argc, char **argv, opts_t *o, int world)
+static void parse(int argc, char **argv, opts_t *o, int rank, int world)
 {
     moe_cfg_t *c = &o->cfg;
     memset(o, 0, sizeof *o);
@@ -91,9 +110,11 @@ static void parse(int argc, char **argv, opts_t *o, int world)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define FLAG(name) (!strcmp(a, name) && (v || (moe_die("%s needs a value", name), 0)) && ++i)
+#define FLAG(name) (!strcmp(a, name) && (v || (usage_error("%s needs a value", name), 0)) && ++i)
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
+            if (rank == 0)
+                usage(stdout);
+            moe_dist_finalize();
             exit(0);
         } else if (FLAG("--nl"))
             c->nl = (int)parse_int(a, v, 1, 4096);
@@ -131,7 +152,7 @@ static void parse(int argc, char **argv, opts_t *o, int world)
             else if (!strncmp(v, "tutel:", 6))
                 c->chunks = (int)parse_int(a, v + 6, 1, 8);
             else
-                moe_die("--overlap: '%s' is neither none nor tutel:D", v);
+                usage_error("--overlap: '%s' is neither none nor tutel:D", v);
             snprintf(o->overlap, sizeof o->overlap, "%s", v);
         } else if (FLAG("--allreduce")) {
             if (!strcmp(v, "end"))
@@ -139,7 +160,7 @@ static void parse(int argc, char **argv, opts_t *o, int world)
             else if (!strcmp(v, "layer"))
                 c->ar_layer = 1;
             else
-                moe_die("--allreduce: '%s' is neither end nor layer", v);
+                usage_error("--allreduce: '%s' is neither end nor layer", v);
         } else if (FLAG("--json"))
             o->json = v;
         else if (!strcmp(a, "--gradcheck"))
@@ -150,14 +171,20 @@ static void parse(int argc, char **argv, opts_t *o, int world)
             o->gc_rtol = parse_real(a, v, 0.0, 1.0);
         else if (!strcmp(a, "--verbose"))
             o->verbose = 1;
-        else {
-            usage(stderr);
-            moe_die("unknown option '%s'", a);
-        }
+        else
+            usage_error("unknown option '%s' (see --help)", a);
 #undef FLAG
     }
     if (!c->experts)
         c->experts = 2 * world;
+    if (c->experts % world)
+        usage_error("--experts %d is not a multiple of the rank count %d", c->experts, world);
+    if (c->m % c->nh)
+        usage_error("--m %d is not a multiple of --nh %d", c->m, c->nh);
+    int cap = moe_capacity(c, world);
+    if (cap % c->chunks)
+        usage_error("capacity %d (cf %g, %d tokens, %d experts) is not a multiple of the overlap "
+                    "degree %d", cap, (double)c->cf, c->b * c->sl, c->experts, c->chunks);
 }
 
 static void write_json(const opts_t *o, const moe_model_t *m, const float *loss,
@@ -204,7 +231,8 @@ int main(int argc, char **argv)
     int ndev;
 
     moe_dist_init(&argc, &argv, &rank, &world, &local);
-    parse(argc, argv, &o, world);
+    g_rank = rank;
+    parse(argc, argv, &o, rank, world);
 
     MOE_CU(cuInit(0));
     MOE_CU(cuDeviceGetCount(&ndev));

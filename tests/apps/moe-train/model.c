@@ -416,6 +416,14 @@ static void layer_alloc(moe_model_t *m, int l)
     y->dglog = falloc(m, N * E);
 }
 
+int moe_capacity(const moe_cfg_t *cfg, int world)
+{
+    /* per (source rank, expert): cf * tokens per rank / experts, rounded up */
+    int experts = cfg->experts ? cfg->experts : 2 * world;
+    int cap = (int)ceil((double)cfg->cf * cfg->b * cfg->sl / experts);
+    return cap < 1 ? 1 : cap;
+}
+
 void moe_model_init(moe_model_t *m, const moe_cfg_t *cfg, int rank, int world, ncclComm_t comm,
                     const void *image)
 {
@@ -433,10 +441,7 @@ void moe_model_init(moe_model_t *m, const moe_cfg_t *cfg, int rank, int world, n
     if (cfg->m % cfg->nh)
         moe_die("--m %d is not a multiple of --nh %d", cfg->m, cfg->nh);
     m->hs = cfg->m / cfg->nh;
-    /* capacity per (source rank, expert): cf * tokens per rank / experts, rounded up */
-    m->cap = (int)ceil((double)cfg->cf * m->N / m->E);
-    if (m->cap < 1)
-        m->cap = 1;
+    m->cap = moe_capacity(cfg, world);
     if (cfg->chunks >= 1 && m->cap % cfg->chunks)
         moe_die("capacity %d (cf %g, %d tokens, %d experts) is not a multiple of the overlap "
                 "degree %d", m->cap, cfg->cf, m->N, m->E, cfg->chunks);
@@ -877,10 +882,23 @@ void moe_model_step(moe_model_t *m)
     moe_model_update(m);
 }
 
+/* Copies are ordered on s_main: the legacy-stream cuMemcpyHtoD/DtoH do not synchronise with
+ * non-blocking streams, and a pageable upload may still be in flight when they return. */
+void moe_model_download(moe_model_t *m, void *host, CUdeviceptr src, size_t bytes)
+{
+    MOE_CU(cuMemcpyDtoHAsync(host, src, bytes, m->s_main));
+    MOE_CU(cuStreamSynchronize(m->s_main));
+}
+
+void moe_model_upload(moe_model_t *m, CUdeviceptr dst, const void *host, size_t bytes)
+{
+    MOE_CU(cuMemcpyHtoDAsync(dst, host, bytes, m->s_main));
+    MOE_CU(cuStreamSynchronize(m->s_main));
+}
+
 float moe_model_loss(moe_model_t *m)
 {
     float loss = 0.0f;
-    MOE_CU(cuStreamSynchronize(m->s_main));
-    MOE_CU(cuMemcpyDtoH(&loss, m->loss, sizeof loss));
+    moe_model_download(m, &loss, m->loss, sizeof loss);
     return loss;
 }

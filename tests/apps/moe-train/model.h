@@ -113,6 +113,9 @@ struct moe_model {
     int nallocs, alloccap;
 };
 
+/* Slots each rank reserves for each expert: ceil(cf * tokens per rank / experts), at least 1. */
+int moe_capacity(const moe_cfg_t *cfg, int world);
+
 /* Sets up streams, cuBLAS, the kernel module, all allocations and initialises the weights on
  * the device from cfg->seed. The context must be current; comm is this rank's communicator. */
 void moe_model_init(moe_model_t *m, const moe_cfg_t *cfg, int rank, int world, ncclComm_t comm,
@@ -131,6 +134,10 @@ void moe_model_step(moe_model_t *m);       /* forward + backward + update */
 
 /* This rank's mean loss of the last forward (synchronises s_main). */
 float moe_model_loss(moe_model_t *m);
+
+/* Synchronous copies ordered after all work issued on s_main (s_comm is always joined). */
+void moe_model_download(moe_model_t *m, void *host, CUdeviceptr src, size_t bytes);
+void moe_model_upload(moe_model_t *m, CUdeviceptr dst, const void *host, size_t bytes);
 
 /* Deterministic synthetic data: tokens (T + 1 per sequence) of global sequence g at step s. */
 void moe_data_sequence(uint64_t seed, int step, int g, int T, int V, int *seq);

@@ -43,6 +43,6 @@ typedef struct {
 int simblas_gemm_launch(const simblas_gemm_t *g, void *stream) __attribute__((visibility("default")));
 
 /* Read a scalar of cudaDataType type at p as a double. */
-double simblas_scalar(const void *p, int type);
+double simblas_scalar(const void *p, int type) __attribute__((visibility("default")));
 
 #endif

@@ -327,7 +327,12 @@ static void sd_activity(const sd_op_t *op)
     simdev_activity_t a;
     memset(&a, 0, sizeof(a));
     switch (op->kind) {
-    case SD_OP_KERNEL: a.kind = 0; break;
+    case SD_OP_KERNEL:
+        a.kind = 0;
+        memcpy(a.grid, op->w.kp->grid, sizeof(a.grid));
+        memcpy(a.block, op->w.kp->block, sizeof(a.block));
+        a.smem = op->w.kp->smem;
+        break;
     case SD_OP_MEMCPY:
         a.kind = 1;
         a.bytes = op->w.copy.bytes;

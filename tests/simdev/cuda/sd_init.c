@@ -4,7 +4,6 @@
  * Devices: SIMDEV_DEVICES identical devices (default: the fabric's GPUs per node), each with the
  * selected device profile. Contexts: one primary context per device plus any created with
  * cuCtxCreate; each thread has a context stack as in CUDA. */
-#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,8 +18,8 @@ sd_global_t sd = {
 static __thread struct CUctx_st *sd_ctx_stack[SD_CTX_STACK];
 static __thread int sd_ctx_depth;
 
-/* Supplied by the trace writer when it is linked in (weak: absent in builds without it). */
-void simdev_trace_install(void) __attribute__((weak));
+/* The trace writer (tests/simdev/trace/simdev_trace.c, linked into this library). */
+void simdev_trace_install(void);
 
 /* ---- configuration ---- */
 
@@ -159,8 +158,7 @@ static CUresult sd_init(unsigned flags)
     }
     sd.initialized = 1;
     sd_providers_load();
-    if (simdev_trace_install)
-        simdev_trace_install();
+    simdev_trace_install();
     /* After the trace writer's handler so that it runs first: pending work finishes (and
      * reports its activity) before traces are written. */
     atexit(sd_atexit);

@@ -140,6 +140,7 @@ typedef struct sd_alloc {
     struct CUctx_st *ctx;
     void *mem;            /* backing memory to free, NULL if none (timing mode, registered) */
     int graph_refs;       /* SD_ALLOC_GRAPH: graphs / execs holding the node that owns it */
+    int freeing;          /* a stream-ordered free is pending */
 } sd_alloc_t;
 
 /* The allocation containing addr, or NULL. */
@@ -170,6 +171,9 @@ struct CUctx_st {
     unsigned flags;
     CUresult sticky;          /* asynchronous error reported by later synchronising calls */
     struct CUstream_st *legacy;
+    /* Streams destroyed with work pending: a context synchronisation still waits for it. */
+    SD_VEC(struct sd_op *) orphan_tails;
+    sd_vc_t orphan_vc;
 };
 
 enum { SD_STREAM_NORMAL = 0, SD_STREAM_LEGACY, SD_STREAM_PER_THREAD };
@@ -187,8 +191,8 @@ struct CUstream_st {
     /* stream capture */
     struct sd_capture *cap;
     sd_edgevec_t deps;        /* current capture dependencies */
-    sd_edgevec_t info_buf;    /* what cuStreamGetCaptureInfo last returned */
-    SD_VEC(CUgraphNode) info_nodes;
+    SD_VEC(CUgraphNode) info_nodes; /* what cuStreamGetCaptureInfo last returned */
+    SD_VEC(CUgraphEdgeData) info_edata;
     SD_VEC(CUlaunchAttribute) attrs; /* cuStreamSetAttribute values */
 };
 
@@ -325,6 +329,7 @@ struct CUgraphNode_st {
     sd_work_t w;
     sd_edgevec_t in, out;
     CUgraphNode clone_of;         /* cuGraphClone / cuGraphNodeFindInClone */
+    uint32_t mark;                /* scratch for graph walks (sd_capture.c) */
 };
 
 int sd_graph_valid(CUgraph g);
@@ -335,6 +340,9 @@ void sd_graph_free(CUgraph g);
 CUresult sd_graph_add(CUgraph g, const sd_work_t *w, const CUgraphNode *deps,
                       const CUgraphEdgeData *edata, size_t ndeps, CUgraphNode *out);
 CUresult sd_graph_clone(CUgraph src, int quiet, CUgraph *out);
+/* New kernel parameters for a kernel work item (attributes kept). v1: the params struct is the
+ * CUDA_KERNEL_NODE_PARAMS_v1 prefix (no kern / ctx). */
+CUresult sd_kernel_set_work(sd_work_t *w, const CUDA_KERNEL_NODE_PARAMS *p, int v1);
 void sd_notify(simdev_event_kind_t kind, void *graph, void *orig_graph, void *node,
                void *orig_node, void *exec);
 
@@ -343,6 +351,7 @@ void sd_notify(simdev_event_kind_t kind, void *graph, void *orig_graph, void *no
 typedef struct {
     CUgraphNodeType type;
     CUgraphNode orig;             /* node of the instantiated graph (or of a child graph) */
+    CUgraphNode alt;              /* matching node of the graph of the last cuGraphExecUpdate */
     uint64_t node_id;
     int enabled;
     sd_work_t w;
@@ -361,6 +370,7 @@ struct CUgraphExec_st {
     size_t n;
     sd_xnode_t *nodes;            /* topological order */
     struct sd_op *last_launch;    /* launches of one exec are serialised */
+    sd_vc_t last_vc;              /* ... and so ordered for the race checker */
     sd_rset_t footprint;          /* union of the nodes' footprints (stream-level race check) */
     int race_checked;
     CUgraph src;                  /* the graph it was instantiated from (handle only) */
@@ -514,6 +524,12 @@ void sd_all_host_wait(void);
 int sd_stream_valid(CUstream s);
 int sd_event_valid(CUevent e);
 void sd_event_set_op(CUevent e, sd_op_t *op, const sd_vc_t *vc);
+sd_capture_t *sd_event_open_capture(CUevent e);
+/* Ordering of a new operation on s: its dependencies (added to first) and its vector clock. */
+void sd_stream_order(CUstream s, sd_op_t *first, sd_vc_t *vc);
+/* Makes last the stream's tail; enters rs (consumed) into the race checker. */
+void sd_stream_commit(CUstream s, sd_op_t *last, sd_vc_t *vc, sd_rset_t *rs, const char *name,
+                      CUgraphExec exec);
 
 /* ---- capture (sd_capture.c) ---- */
 
@@ -529,17 +545,5 @@ CUresult sd_capture_add(CUstream s, const sd_work_t *w);
 CUresult sd_capture_wait_event(CUstream s, CUevent e, unsigned flags);
 void sd_capture_record_event(CUstream s, CUevent e);
 int sd_capture_any(void);
-
-/* ---- unsupported entry points (sd_symtab.c, which does not include cuda.h) ---- */
-
-typedef struct {
-    const char *base;
-    int version;
-    int variant;                  /* 0 plain, 1 _ptds, 2 _ptsz */
-    const char *symbol;
-    void *fn;
-} sd_symbol_t;
-
-const sd_symbol_t *sd_symtab(size_t *n);
 
 #endif

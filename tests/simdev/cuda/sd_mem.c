@@ -26,43 +26,50 @@ typedef struct {
 } sd_hole_t;
 
 static SD_VEC(sd_hole_t) sd_holes;
-static int sd_va_ready;
 
-static int sd_va_init(void)
+/* Reserves inaccessible address space holding at least size bytes (one large region usually
+ * serves a whole run; smaller ones are tried where the address space is limited). */
+static int sd_va_reserve(uint64_t size)
 {
-    if (sd_va_ready)
-        return sd_va_ready > 0 ? 0 : -1;
-    for (uint64_t size = 1ull << 42; size >= 1ull << 36; size >>= 1) {
-        void *p = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (p != MAP_FAILED) {
-            uint64_t lo = ((uint64_t)(uintptr_t)p + 0xfffff) & ~0xfffffull;
-            sd_hole_t h = {lo, (uint64_t)(uintptr_t)p + size};
-            SD_VEC_PUSH(&sd_holes, h);
-            sd_va_ready = 1;
-            return 0;
-        }
+    uint64_t want = size > (1ull << 42) ? size : 1ull << 42;
+    for (uint64_t len = want; len >= size && len >= (1ull << 20); len >>= 1) {
+        void *p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED)
+            continue;
+        uint64_t lo = ((uint64_t)(uintptr_t)p + 0xfffff) & ~0xfffffull, hi = (uint64_t)(uintptr_t)p + len;
+        size_t i = 0;
+        while (i < sd_holes.n && sd_holes.v[i].lo < lo)
+            i++;
+        sd_hole_t h = {lo, hi};
+        SD_VEC_RESERVE(&sd_holes, sd_holes.n + 1);
+        memmove(&sd_holes.v[i + 1], &sd_holes.v[i], (sd_holes.n - i) * sizeof(h));
+        sd_holes.v[i] = h;
+        sd_holes.n++;
+        return 0;
     }
-    sd_log("cannot reserve address space for timing-mode device memory: %m");
-    sd_va_ready = -1;
+    sd_log("cannot reserve %llu bytes of address space for timing-mode device memory: %m",
+           (unsigned long long)size);
     return -1;
 }
 
 static uint64_t sd_va_alloc(uint64_t size)
 {
-    if (sd_va_init())
-        return 0;
     size = (size + 255) & ~255ull;
-    for (size_t i = 0; i < sd_holes.n; i++) {
-        sd_hole_t *h = &sd_holes.v[i];
-        if (h->hi - h->lo >= size) {
-            uint64_t a = h->lo;
-            h->lo += size;
-            if (h->lo == h->hi) {
-                memmove(h, h + 1, (sd_holes.n - i - 1) * sizeof(*h));
-                sd_holes.n--;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        for (size_t i = 0; i < sd_holes.n; i++) {
+            sd_hole_t *h = &sd_holes.v[i];
+            if (h->hi - h->lo >= size) {
+                uint64_t a = h->lo;
+                h->lo += size;
+                if (h->lo == h->hi) {
+                    memmove(h, h + 1, (sd_holes.n - i - 1) * sizeof(*h));
+                    sd_holes.n--;
+                }
+                return a;
             }
-            return a;
         }
+        if (attempt == 0 && sd_va_reserve(size + (1ull << 20)))
+            return 0;
     }
     return 0;
 }

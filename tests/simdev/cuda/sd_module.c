@@ -18,6 +18,7 @@
 
 static SD_VEC(const simdev_kernel_t *) sd_kernels;
 static SD_VEC(struct CUfunc_st *) sd_global_funcs; /* simdev_function(), by registry entry */
+static SD_VEC(struct CUmod_st *) sd_unloaded;       /* kept: stale handles must stay readable */
 
 static int sd_kernel_cmp(const void *a, const void *b)
 {
@@ -340,6 +341,7 @@ static CUresult sd_module_unload(struct CUmod_st *m, int is_library)
     for (struct CUfunc_st *f = m->funcs; f; f = f->next)
         f->magic = SD_MAGIC_DEAD;
     m->magic = SD_MAGIC_DEAD;
+    SD_VEC_PUSH(&sd_unloaded, m);
     return CUDA_SUCCESS;
 }
 

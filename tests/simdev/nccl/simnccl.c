@@ -330,6 +330,67 @@ void simnccl_state_write(simnccl_comm_t *c, const char *fmt, ...)
     }
 }
 
+/* What this process is doing in NCCL right now, whatever the communicator: read by the deadlock
+ * report of a peer that waits on another communicator. */
+static int g_proc_fd = -1;
+static pthread_mutex_t g_proc_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void proc_path(int pid, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/simnccl-proc.%d", shm_base(), pid);
+}
+
+void simnccl_proc_state_write(const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if (n > (int)sizeof buf - 2)
+        n = (int)sizeof buf - 2;
+    buf[n++] = '\n';
+    pthread_mutex_lock(&g_proc_lock);
+    if (g_proc_fd < 0) {
+        char path[512];
+        proc_path((int)getpid(), path, sizeof path);
+        g_proc_fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    }
+    if (g_proc_fd >= 0 && pwrite(g_proc_fd, buf, (size_t)n, 0) == n && ftruncate(g_proc_fd, n) != 0) {
+        /* a stale tail only lengthens a report line */
+    }
+    pthread_mutex_unlock(&g_proc_lock);
+}
+
+void simnccl_proc_state_read(int pid, char *buf, size_t len)
+{
+    char path[512];
+    proc_path(pid, path, sizeof path);
+    int fd = open(path, O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, buf, len - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    char *nl = strchr(buf, '\n');
+    if (nl)
+        *nl = 0;
+}
+
+static void proc_state_remove(void)
+{
+    pthread_mutex_lock(&g_proc_lock);
+    if (g_proc_fd >= 0) {
+        char path[512];
+        proc_path((int)getpid(), path, sizeof path);
+        unlink(path);
+        close(g_proc_fd);
+        g_proc_fd = -1;
+    }
+    pthread_mutex_unlock(&g_proc_lock);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Communicators */
 
@@ -385,19 +446,20 @@ static void comm_remove_files(simnccl_comm_t *c)
     }
 }
 
-static void cleanup_at_exit(void)
+void simnccl_remove_files(void)
 {
     pthread_mutex_lock(&g_comms_lock);
     for (size_t i = 0; i < g_ncomms; i++)
         comm_remove_files(g_comms[i]);
     pthread_mutex_unlock(&g_comms_lock);
+    proc_state_remove();
 }
 
 static pthread_once_t g_cleanup_once = PTHREAD_ONCE_INIT;
 
 static void register_cleanup(void)
 {
-    atexit(cleanup_at_exit);
+    atexit(simnccl_remove_files);
 }
 
 static simnccl_comm_t *comm_alloc(int nranks, int rank)

@@ -104,6 +104,11 @@ const char *simnccl_kind_name(int kind);
 void simnccl_task_describe(const simnccl_task_t *t, char *buf, size_t len);
 double simnccl_timeout_s(void);
 void simnccl_state_write(simnccl_comm_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The process-wide line: what this process waits on in NCCL now, on any communicator. */
+void simnccl_proc_state_write(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void simnccl_proc_state_read(int pid, char *buf, size_t len);
+/* Remove this process's state and rendezvous files (at exit, and before the watchdog ends it). */
+void simnccl_remove_files(void);
 
 /* simnccl_fabric.c: virtual duration of a plan on this rank, in microseconds. */
 double simnccl_fabric_plan_us(const simnccl_plan_t *p);

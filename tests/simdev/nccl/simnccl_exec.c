@@ -164,6 +164,7 @@ static void *watchdog(void *arg)
     fprintf(stderr, "simnccl: process %d still running %.0f s after a reported NCCL failure; "
             "exiting with status 3\n", (int)getpid(), s);
     fflush(stderr);
+    simnccl_remove_files();
     _exit(3);
     return NULL;
 }
@@ -232,10 +233,14 @@ static void report_deadlock(simnccl_comm_t *c, uint64_t seq, const char *desc, c
             show = waiting[i] == r;
         if (!show)
             continue;
-        char st[512];
+        char st[512], now[512];
         read_state(c, r, st, sizeof st);
         fprintf(f, "simnccl:   rank %d (world rank %d, pid %d): %s\n", r, c->world_ranks[r],
                 c->pids[r], st);
+        /* Not waiting here: say where that process waits instead. */
+        simnccl_proc_state_read(c->pids[r], now, sizeof now);
+        if (now[0] && !strstr(now, c->name))
+            fprintf(f, "simnccl:     (that process now: %s)\n", now);
     }
     fclose(f);
     fputs(out, stderr);
@@ -248,20 +253,25 @@ static void report_deadlock(simnccl_comm_t *c, uint64_t seq, const char *desc, c
 static int coll_exchange(simnccl_comm_t *c, const simnccl_plan_t *p, uint64_t seq, double ready,
                          const char *desc, double *tmax, double deadline, double t_begin)
 {
-    hdr_t mine;
-    memset(&mine, 0, sizeof mine);
-    mine.magic = HDR_MAGIC;
-    mine.rank = c->rank;
-    mine.seq = seq;
-    mine.coll_seq = c->coll_seq;
-    mine.coll_hash = coll_hash(p, &mine.ncoll);
-    mine.ready_us = ready;
-    snprintf(mine.desc, sizeof mine.desc, "%s", desc);
-    hdr_t *all = calloc((size_t)c->nranks, sizeof *all);
+    /* [0, n): everyone's header; [n]: mine. One block, so that a request abandoned on timeout
+     * can keep it (it is leaked then: MPI may still write into it). */
+    hdr_t *all = calloc((size_t)c->nranks + 1, sizeof *all);
     if (!all)
         return 1;
+    hdr_t mine_v;
+    memset(&mine_v, 0, sizeof mine_v);
+    hdr_t *mine_p = &all[c->nranks];
+    mine_v.magic = HDR_MAGIC;
+    mine_v.rank = c->rank;
+    mine_v.seq = seq;
+    mine_v.coll_seq = c->coll_seq;
+    mine_v.coll_hash = coll_hash(p, &mine_v.ncoll);
+    mine_v.ready_us = ready;
+    snprintf(mine_v.desc, sizeof mine_v.desc, "%s", desc);
+    *mine_p = mine_v;
+    const hdr_t mine = mine_v;
     MPI_Request req = MPI_REQUEST_NULL;
-    MPI_Iallgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, c->mpi, &req);
+    MPI_Iallgather(mine_p, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, c->mpi, &req);
     if (wait_all(&req, 1, deadline)) {
         /* A collective request cannot be cancelled; the communicator is unusable from here on.
          * Who is missing: the state files tell. */
@@ -272,7 +282,6 @@ static int coll_exchange(simnccl_comm_t *c, const simnccl_plan_t *p, uint64_t se
                 waiting[nw++] = r;
         report_deadlock(c, seq, desc, waiting, nw, now_s() - t_begin);
         free(waiting);
-        free(all);
         return 1;
     }
     int bad = 0;
@@ -382,6 +391,8 @@ static int p2p_exchange(simnccl_comm_t *c, const simnccl_plan_t *p, uint64_t seq
         abandon(reqs, 2 * np);
         report_deadlock(c, seq, desc, waiting, nw, now_s() - t_begin);
         free(waiting);
+        /* Abandoned sends may still read the headers: keep them (leaked). */
+        pairs = NULL;
         goto out;
     }
     rc = 0;
@@ -422,7 +433,8 @@ out:
 typedef struct {
     MPI_Datatype mt;  /* of the wide buffer */
     size_t wsize;
-    int conv;         /* 0 native, 1 float16 via float, 2 bfloat16 via float */
+    int conv;         /* 0 native, 1 float16 via float, 2 bfloat16 via float, 3 / 4 int8 /
+                       * uint8 via 32-bit integers */
     int is_float;
 } wide_t;
 
@@ -430,8 +442,10 @@ static int wide_of(int dtype, wide_t *w)
 {
     memset(w, 0, sizeof *w);
     switch (dtype) {
-    case ncclInt8: w->mt = MPI_INT8_T; w->wsize = 1; break;
-    case ncclUint8: w->mt = MPI_UINT8_T; w->wsize = 1; break;
+    /* 8-bit integers reduce as 32-bit ones and are cut back (same result modulo 2^8, same
+     * order): Open MPI 4.1's vectorised 8-bit sum saturates instead of wrapping. */
+    case ncclInt8: w->mt = MPI_INT32_T; w->wsize = 4; w->conv = 3; break;
+    case ncclUint8: w->mt = MPI_UINT32_T; w->wsize = 4; w->conv = 4; break;
     case ncclInt32: w->mt = MPI_INT32_T; w->wsize = 4; break;
     case ncclUint32: w->mt = MPI_UINT32_T; w->wsize = 4; break;
     case ncclInt64: w->mt = MPI_INT64_T; w->wsize = 8; break;
@@ -454,6 +468,15 @@ static void *to_wide(const void *src, size_t n, int dtype, const wide_t *w)
         memcpy(dst, src, n * w->wsize);
         return dst;
     }
+    if (w->conv >= 3) {
+        for (size_t i = 0; i < n; i++) {
+            if (w->conv == 3)
+                ((int32_t *)dst)[i] = ((const int8_t *)src)[i];
+            else
+                ((uint32_t *)dst)[i] = ((const uint8_t *)src)[i];
+        }
+        return dst;
+    }
     const uint16_t *s = src;
     float *d = dst;
     for (size_t i = 0; i < n; i++)
@@ -465,6 +488,11 @@ static void from_wide(void *dst, const void *src, size_t n, int dtype, const wid
 {
     if (!w->conv) {
         memcpy(dst, src, n * w->wsize);
+        return;
+    }
+    if (w->conv >= 3) {
+        for (size_t i = 0; i < n; i++)
+            ((uint8_t *)dst)[i] = (uint8_t)((const uint32_t *)src)[i];
         return;
     }
     const float *s = src;
@@ -509,6 +537,10 @@ static MPI_Op mpi_op(int redop)
 /* The wide type's element type for local_reduce / scale_wide: float for the 16-bit floats. */
 static int wide_dtype(int dtype)
 {
+    if (dtype == ncclInt8)
+        return ncclInt32;
+    if (dtype == ncclUint8)
+        return ncclUint32;
     return dtype == ncclFloat16 || dtype == ncclBfloat16 ? ncclFloat32 : dtype;
 }
 
@@ -701,15 +733,22 @@ static int move_data(simnccl_comm_t *c, const simnccl_plan_t *p, double deadline
     return p->has_p2p ? do_p2p(c, p, deadline) : 0;
 }
 
+/* Set by the first reported deadlock or mismatch: later work on any communicator of this
+ * process fails at once instead of waiting out another timeout (the program's device context is
+ * in an error state by then anyway). */
+static int g_failed;
+
 int simnccl_exec_plan(simnccl_plan_t *p, double ready_us, double *start_us, double *dur_us)
 {
     simnccl_comm_t *c = p->comm;
     char desc[192];
     plan_describe(p, desc, sizeof desc);
     pthread_mutex_lock(&c->lock);
-    if (c->broken) {
+    if (c->broken || __atomic_load_n(&g_failed, __ATOMIC_ACQUIRE)) {
+        c->broken = 1;
         pthread_mutex_unlock(&c->lock);
-        simnccl_set_error("%s on communicator %s after an earlier failure on it", desc, c->name);
+        simnccl_set_error("%s on communicator %s not run: an earlier NCCL operation of this process "
+                          "failed", desc, c->name);
         return 1;
     }
     uint64_t seq = ++c->seq;
@@ -717,6 +756,9 @@ int simnccl_exec_plan(simnccl_plan_t *p, double ready_us, double *start_us, doub
         c->coll_seq++;
     simnccl_state_write(c, "seq %llu %s: waiting since virtual %.3f us (collective %llu)",
                         (unsigned long long)seq, desc, ready_us, (unsigned long long)c->coll_seq);
+    if (c->nranks > 1)
+        simnccl_proc_state_write("waiting on communicator %s (rank %d) at seq %llu %s", c->name,
+                                 c->rank, (unsigned long long)seq, desc);
     double t_begin = now_s();
     double deadline = t_begin + simnccl_timeout_s();
     double tmax = ready_us;
@@ -731,6 +773,7 @@ int simnccl_exec_plan(simnccl_plan_t *p, double ready_us, double *start_us, doub
         rc = move_data(c, p, t_begin + 2 * simnccl_timeout_s());
     if (rc) {
         c->broken = 1;
+        __atomic_store_n(&g_failed, 1, __ATOMIC_RELEASE);
         c->async_err = ncclRemoteError;
         simnccl_state_write(c, "seq %llu %s: FAILED (deadlock or mismatch reported)",
                             (unsigned long long)seq, desc);
@@ -738,6 +781,9 @@ int simnccl_exec_plan(simnccl_plan_t *p, double ready_us, double *start_us, doub
         arm_watchdog();
         return 1;
     }
+    if (c->nranks > 1)
+        simnccl_proc_state_write("not waiting (last: communicator %s seq %llu %s, done)", c->name,
+                                 (unsigned long long)seq, desc);
     double dur = simnccl_fabric_plan_us(p);
     simnccl_state_write(c, "seq %llu %s: done at virtual %.3f..%.3f us", (unsigned long long)seq,
                         desc, tmax, tmax + dur);
