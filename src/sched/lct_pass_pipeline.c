@@ -107,6 +107,7 @@ typedef struct {
 
 typedef struct {
     double makespan, exposed, peak;
+    int policy; /* list-schedule priority that gave it */
 } evres_t;
 
 typedef struct {
@@ -115,6 +116,7 @@ typedef struct {
     uint32_t node; /* the node that failed */
     const char *msg;
     double cost;
+    int policy;
 } memo_t;
 
 typedef struct {
@@ -716,13 +718,22 @@ out:
 
 /* ------------------------------------------------------------------ list schedule */
 
+/* Compute priorities of the list schedule; the cost of a candidate is the better of the two.
+ * CHUNK: the lowest chunk first, so chunk 0 reaches its all-to-all as early as possible and
+ * each chunk's work follows (the paper's round-robin over partitions); LEVEL: the longest path to
+ * the end of the range first (critical-path list scheduling). */
+enum { POLICY_CHUNK = 0, POLICY_LEVEL = 1, NPOLICIES = 2 };
+
 typedef struct {
     double bl;
     uint32_t chunk, id;
+    int policy;
 } rkey_t;
 
 static bool rless(const rkey_t *a, const rkey_t *b)
 {
+    if (a->policy == POLICY_CHUNK && a->chunk != b->chunk)
+        return a->chunk < b->chunk;
     if (a->bl != b->bl)
         return a->bl > b->bl;
     if (a->chunk != b->chunk)
@@ -765,7 +776,7 @@ static rkey_t rpop(rkey_t *h, uint32_t *len)
 
 /* Order of the compute items and of the collective items (the chains). corder / morder hold
  * item indices (caller frees). Items are in topological order, edges go forward. */
-static lct_status_t list_schedule(const cand_t *c, uint32_t **corder_p, uint32_t *nc_p,
+static lct_status_t list_schedule(const cand_t *c, int policy, uint32_t **corder_p, uint32_t *nc_p,
                                   uint32_t **morder_p, uint32_t *nm_p)
 {
     uint32_t n = (uint32_t)c->items.len, ne = (uint32_t)c->edges.len;
@@ -820,7 +831,7 @@ static lct_status_t list_schedule(const cand_t *c, uint32_t **corder_p, uint32_t
         if (it[x_].cls == 0)                                                                       \
             stack[sp++] = x_;                                                                      \
         else if (it[x_].cls == 1)                                                                  \
-            rpush(heap, &hl, (rkey_t){bl[x_], it[x_].chunk, x_});                                  \
+            rpush(heap, &hl, (rkey_t){bl[x_], it[x_].chunk, x_, policy});                          \
     } while (0)
 #define FINISH(x)                                                                                  \
     do {                                                                                           \
@@ -918,21 +929,15 @@ static uint64_t cand_signature(const lct_pipe_planner_t *p, uint32_t k)
     return h;
 }
 
-/* Simulate the current candidate (cached by signature). */
-static lct_status_t cand_eval(lct_pipe_planner_t *p, uint32_t k, evres_t *res)
+/* Simulate the current candidate under one list-schedule policy. */
+static lct_status_t cand_sim(lct_pipe_planner_t *p, int policy, evres_t *res)
 {
     cand_t *c = &p->cand;
-    uint64_t sig = cand_signature(p, k), idx;
-    if (lct_map_get(&p->evmap, sig, &idx)) {
-        p->nhits++;
-        *res = p->evals.data[idx];
-        return LCT_OK;
-    }
     uint32_t *corder = NULL, *morder = NULL, nc = 0, nm = 0;
     lct_status_t st;
     lct_sim_result_t r;
     memset(&r, 0, sizeof(r));
-    LCT_CHECK(list_schedule(c, &corder, &nc, &morder, &nm));
+    LCT_CHECK(list_schedule(c, policy, &corder, &nc, &morder, &nm));
     lct_graph_t *s = p->scratch;
     s->nodes.len = 0;
     s->edges.len = 0;
@@ -973,18 +978,44 @@ static lct_status_t cand_eval(lct_pipe_planner_t *p, uint32_t k, evres_t *res)
     LCT_CHECK_GOTO(lct_graph_fill_adj(s), st, out);
     lct_sim_cfg_t cfg = {p->ctx->interference};
     LCT_CHECK_GOTO(lct_sim_run(s, &cfg, &r), st, out);
-    evres_t ev = {r.makespan, 0, r.peak_mem_bytes};
+    if (getenv("LCT_PIPE_DEBUG") && atoi(getenv("LCT_PIPE_DEBUG")) == (int)c->items.len) {
+        for (size_t x = 0; x < c->items.len; x++)
+            fprintf(stderr, "  %4zu %-40s ch%u cls%u cost %8.1f  [%9.1f %9.1f]\n", x,
+                    LCT_NODE(p->g, c->items.data[x].node)->name, c->items.data[x].chunk,
+                    c->items.data[x].cls, c->items.data[x].cost, r.start[x], r.end[x]);
+        fprintf(stderr, "policy %d makespan %.1f\n", policy, r.makespan);
+    }
+    *res = (evres_t){r.makespan, 0, r.peak_mem_bytes, policy};
     for (uint32_t a = 0; a < r.na2a; a++)
-        ev.exposed += r.a2a_exposed[a];
-    LCT_CHECK_GOTO(LCT_VEC_PUSH(&p->evals, ev), st, out);
-    LCT_CHECK_GOTO(lct_map_put(&p->evmap, sig, p->evals.len - 1), st, out);
-    p->nevals++;
-    *res = ev;
+        res->exposed += r.a2a_exposed[a];
 out:
     lct_sim_result_free(&r);
     free(corder);
     free(morder);
     return st;
+}
+
+/* Simulate the current candidate under every policy and keep the best (cached by signature). */
+static lct_status_t cand_eval(lct_pipe_planner_t *p, uint32_t k, evres_t *res)
+{
+    uint64_t sig = cand_signature(p, k), idx;
+    if (lct_map_get(&p->evmap, sig, &idx)) {
+        p->nhits++;
+        *res = p->evals.data[idx];
+        return LCT_OK;
+    }
+    evres_t best = {INFINITY, 0, 0, 0};
+    for (int pol = 0; pol < (k >= 2 ? NPOLICIES : 1); pol++) {
+        evres_t ev;
+        LCT_CHECK(cand_sim(p, pol, &ev));
+        if (ev.makespan < best.makespan)
+            best = ev;
+    }
+    LCT_CHECK(LCT_VEC_PUSH(&p->evals, best));
+    LCT_CHECK(lct_map_put(&p->evmap, sig, p->evals.len - 1));
+    p->nevals++;
+    *res = best;
+    return LCT_OK;
 }
 
 static bool range_has_mem(const lct_pipe_planner_t *p, uint32_t first, uint32_t end)
@@ -1006,7 +1037,7 @@ static lct_status_t range_eval(lct_pipe_planner_t *p, uint32_t j, uint32_t i, ui
         *m_p = p->memos.data[idx];
         return LCT_OK;
     }
-    memo_t m = {true, LCT_SPLIT_OK, NONE, NULL, 0};
+    memo_t m = {true, LCT_SPLIT_OK, NONE, NULL, 0, 0};
     for (uint32_t q = j; q < i; q++)
         m.cost += p->groups[q].dur;
     if (k >= 2) {
@@ -1014,11 +1045,12 @@ static lct_status_t range_eval(lct_pipe_planner_t *p, uint32_t j, uint32_t i, ui
         LCT_CHECK(cand_build(p, first, end, k, false, &fail));
         if (fail != NONE) {
             nsplit_t *e = &p->ns[(size_t)fail * (p->K + 1) + k];
-            m = (memo_t){false, e->why, p->order[fail], e->msg, INFINITY};
+            m = (memo_t){false, e->why, p->order[fail], e->msg, INFINITY, 0};
         } else {
             evres_t ev;
             LCT_CHECK(cand_eval(p, k, &ev));
             m.cost = ev.makespan;
+            m.policy = ev.policy;
             if (range_has_mem(p, first, end)) {
                 evres_t ev0;
                 LCT_CHECK(cand_build(p, first, end, 1, false, &fail));
@@ -1029,7 +1061,7 @@ static lct_status_t range_eval(lct_pipe_planner_t *p, uint32_t j, uint32_t i, ui
                              (ev.peak - ev0.peak) / 1048576.0,
                              (double)p->ctx->mem_budget_bytes / 1048576.0);
                     m = (memo_t){false, LCT_SPLIT_MEMORY, p->order[first],
-                                 lct_arena_strdup(&p->arena, p->msgbuf), INFINITY};
+                                 lct_arena_strdup(&p->arena, p->msgbuf), INFINITY, 0};
                 }
             }
         }
@@ -1156,7 +1188,7 @@ static lct_status_t copy_piece(lct_graph_t *g, uint32_t id, const lct_split_piec
 
 /* Replace region positions [first, end) by k chunk pipelines. */
 static lct_status_t rewrite_range(lct_pipe_planner_t *p, uint32_t first, uint32_t end, uint32_t k,
-                                  size_t orig_edges, uint32_t *added_p)
+                                  int policy, size_t orig_edges, uint32_t *added_p)
 {
     lct_graph_t *g = p->g;
     cand_t *c = &p->cand;
@@ -1168,7 +1200,7 @@ static lct_status_t rewrite_range(lct_pipe_planner_t *p, uint32_t first, uint32_
                  LCT_NODE(g, p->order[fail])->name);
         return LCT_ERR_INTERNAL;
     }
-    LCT_CHECK(list_schedule(c, &corder, &nc, &morder, &nm));
+    LCT_CHECK(list_schedule(c, policy, &corder, &nc, &morder, &nm));
     uint32_t ni = (uint32_t)c->items.len;
     newid = malloc(((size_t)ni + 1) * sizeof(uint32_t));
     if (!newid) {
@@ -1507,7 +1539,7 @@ lct_status_t lct_pass_pipeline(lct_graph_t *g, lct_plan_ctx_t *ctx)
         }
         for (uint32_t c = 0; c < p->ncores; c++) {
             uint32_t gc = p->cores[c].group, k = (uint32_t)ctx->tutel_degree;
-            memo_t m = {false, LCT_SPLIT_OK, NONE, NULL, 0};
+            memo_t m = {false, LCT_SPLIT_OK, NONE, NULL, 0, 0};
             if (k >= 2)
                 LCT_CHECK_GOTO(range_eval(p, gc, gc + 1, k, &m), st, out);
             if (!m.ok)
@@ -1585,8 +1617,10 @@ lct_status_t lct_pass_pipeline(lct_graph_t *g, lct_plan_ctx_t *ctx)
         const lct_pipe_range_t *R = &ranges[r];
         if (R->k < 2)
             continue;
+        memo_t m;
+        LCT_CHECK_GOTO(range_eval(p, R->first, R->end, R->k, &m), st, out);
         LCT_CHECK_GOTO(rewrite_range(p, p->groups[R->first].first, p->groups[R->end - 1].end, R->k,
-                                     orig_edges, &rep->pipe_nodes_added),
+                                     m.policy, orig_edges, &rep->pipe_nodes_added),
                        st, out);
         rep->pipelined_ranges++;
     }

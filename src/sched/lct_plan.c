@@ -15,6 +15,7 @@
 #include "core/lct_config.h"
 #include "core/lct_log.h"
 #include "sched/lct_sched_int.h"
+#include "sched/lct_split.h"
 
 void lct_plan_ctx_init(lct_plan_ctx_t *ctx, const lct_device_profile_t *dev,
                        const lct_curve_set_t *curves)
@@ -137,8 +138,8 @@ lct_status_t lct_plan_run(lct_graph_t *g, lct_plan_ctx_t *ctx)
     LCT_CHECK_GOTO(sim_makespan(g, ctx->interference, &before, &peak0), st, out);
 
     /* The pass order. */
-    if (ctx->pipeline && !LCT_SCHED_HAVE_PIPELINE)
-        LCT_INFO(SCHED, "forward pipeline pass not available in this build; skipped");
+    if (ctx->pipeline || ctx->tutel_degree > 0)
+        LCT_CHECK_GOTO(lct_pass_pipeline(g, ctx), st, out);
     if (ctx->dw)
         LCT_CHECK_GOTO(lct_pass_dw(g, ctx), st, out);
     if (ctx->allreduce_fill)
@@ -228,7 +229,7 @@ void lct_plan_report_text(FILE *f, const lct_graph_t *g, const lct_plan_ctx_t *c
     else if (!LCT_SCHED_HAVE_PIPELINE)
         fprintf(f, "forward pipeline: not available in this build\n");
     else
-        fprintf(f, "forward pipeline: %u ranges pipelined\n", r->pipelined_ranges);
+        lct_pipe_report_text(f, g, ctx);
     fprintf(f, "predicted step: %.1f us before, %.1f us after (%.3fx)\n", r->predicted_before_us,
             r->predicted_after_us,
             r->predicted_after_us > 0 ? r->predicted_before_us / r->predicted_after_us : 0.0);
@@ -310,6 +311,7 @@ char *lct_plan_report_json(const lct_graph_t *g, const lct_plan_ctx_t *ctx)
     jset(pl, "available", json_boolean(LCT_SCHED_HAVE_PIPELINE), &bad);
     jset(pl, "max_chunks", json_integer(ctx->pipeline_max_chunks), &bad);
     jset(pl, "ranges", json_integer(r->pipelined_ranges), &bad);
+    jset(pl, "detail", lct_pipe_report_json(g, ctx), &bad);
     jset(pred, "before_us", jreal(r->predicted_before_us), &bad);
     jset(pred, "after_us", jreal(r->predicted_after_us), &bad);
     jset(pred, "speedup", jreal(r->predicted_after_us > 0

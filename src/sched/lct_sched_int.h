@@ -9,9 +9,8 @@
 #include "ir/lct_ir.h"
 #include "sched/lct_sched.h"
 
-/* The forward pipeline pass is not part of this build yet: lct_plan_run skips it and the plan
- * report says so. */
-#define LCT_SCHED_HAVE_PIPELINE 0
+/* The forward pipeline pass (lct_pass_pipeline.c) is part of this build. */
+#define LCT_SCHED_HAVE_PIPELINE 1
 
 /* Nodes that occupy the compute engine (the ones a dW can be "placed after"). */
 bool lct_sched_is_compute(const lct_node_t *n);

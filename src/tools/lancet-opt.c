@@ -63,6 +63,9 @@ static void usage(FILE *f)
         "  --mem-budget-mb N       LANCET_MEM_BUDGET_MB=N\n"
         "  --interference F        LANCET_INTERFERENCE=F (0..1; -1: device profile)\n"
         "  --opaque PATTERNS       LANCET_OPAQUE_KERNELS=PATTERNS\n"
+        "  --tutel D               Tutel-style baseline instead of Lancet's forward search: cut\n"
+        "                          only each MoE layer's all-to-all .. experts .. all-to-all into\n"
+        "                          D chunks (D >= 1; combine with --no-dw for Tutel alone)\n"
         "other:\n"
         "  --summary               one line of key=value figures on standard output instead of\n"
         "                          the report (for benchmark scripts)\n"
@@ -136,11 +139,12 @@ int main(int argc, char **argv)
         {"no-pipeline", no_argument, NULL, 4},    {"max-chunks", required_argument, NULL, 5},
         {"mem-budget-mb", required_argument, NULL, 6}, {"interference", required_argument, NULL, 7},
         {"opaque", required_argument, NULL, 8},   {"summary", no_argument, NULL, 9},
+        {"tutel", required_argument, NULL, 10},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     const char *out = NULL, *report = NULL, *json = NULL, *svg = NULL, *trace = NULL, *dot = NULL;
     const char *device = NULL, *curves_path = NULL, *profile_path = NULL;
-    int c, rc = 1, summary = 0;
+    int c, rc = 1, summary = 0, tutel = 0;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     lct_config_load();
@@ -165,6 +169,16 @@ int main(int argc, char **argv)
         case 7: bad = set_cfg(LCT_CFG_INTERFERENCE, optarg); break;
         case 8: bad = set_cfg(LCT_CFG_OPAQUE_KERNELS, optarg); break;
         case 9: summary = 1; break;
+        case 10: {
+            char *end;
+            long d = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || d < 1 || d > 64) {
+                fprintf(stderr, "lancet-opt: bad value '%s' for --tutel (accepted: 1 to 64)\n", optarg);
+                return 2;
+            }
+            tutel = (int)d;
+            break;
+        }
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -236,6 +250,10 @@ int main(int argc, char **argv)
 
     lct_plan_ctx_init(&ctx, dev, have_curves ? &curves : NULL);
     have_ctx = 1;
+    if (tutel) {
+        ctx.tutel_degree = tutel;
+        ctx.pipeline = true;
+    }
     lct_sim_cfg_t simcfg = {ctx.interference};
 
     progress("simulating the original schedule");

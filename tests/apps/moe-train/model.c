@@ -354,40 +354,45 @@ static void layer_alloc(moe_model_t *m, int l)
     }
 #undef PD
 
+    /* Kept per layer: what the backward reads (forward activations, and every gradient a
+     * weight-gradient kernel reads, so that dW work is never held back by buffer reuse).
+     * Shared by all layers (m->sc): temporaries consumed within the layer's own forward or
+     * backward chain, as a caching allocator would recycle them. */
+    const moe_scratch_t *sc = &m->sc;
     y->mid = falloc(m, N * C);
     y->out = falloc(m, N * C);
     y->ln1 = falloc(m, N * C);
     y->ln1m = falloc(m, N);
     y->ln1r = falloc(m, N);
-    y->qkv = falloc(m, N * 3 * C);
+    y->qkv = sc->qkv;
     y->q = falloc(m, N * C);
     y->k = falloc(m, N * C);
     y->v = falloc(m, N * C);
-    y->pre = falloc(m, B * NH * T * T);
     y->att = falloc(m, B * NH * T * T);
-    y->yh = falloc(m, N * C);
+    y->pre = y->att;          /* softmax in place */
+    y->yh = sc->yh;
     y->aty = falloc(m, N * C);
-    y->apo = falloc(m, N * C);
+    y->apo = sc->nc;
     y->ln2 = falloc(m, N * C);
     y->ln2m = falloc(m, N);
     y->ln2r = falloc(m, N);
     y->dmid = falloc(m, N * C);
     y->din = falloc(m, N * C);
     y->dln2 = falloc(m, N * C);
-    y->daty = falloc(m, N * C);
-    y->dyh = falloc(m, N * C);
-    y->datt = falloc(m, B * NH * T * T);
-    y->dpre = falloc(m, B * NH * T * T);
-    y->dq = falloc(m, N * C);
-    y->dk = falloc(m, N * C);
-    y->dv = falloc(m, N * C);
+    y->daty = sc->daty;
+    y->dyh = sc->dyh;
+    y->datt = sc->datt;
+    y->dpre = sc->datt;       /* softmax backward in place */
+    y->dq = sc->dq;
+    y->dk = sc->dk;
+    y->dv = sc->dv;
     y->dqkv = falloc(m, N * 3 * C);
     y->dln1 = falloc(m, N * C);
     if (!y->moe) {
         y->fch = falloc(m, N * 4 * C);
         y->fcg = falloc(m, N * 4 * C);
-        y->pjo = falloc(m, N * C);
-        y->dfcg = falloc(m, N * 4 * C);
+        y->pjo = sc->nc;
+        y->dfcg = sc->dnf;
         y->dfch = falloc(m, N * 4 * C);
         return;
     }
@@ -397,23 +402,51 @@ static void layer_alloc(moe_model_t *m, int l)
     y->top1p = falloc(m, N);
     y->t2s = falloc(m, N);
     y->s2t = falloc(m, S);
-    y->disp = falloc(m, S * C);
-    y->recv = falloc(m, S * C);
+    y->disp = sc->disp;
+    y->recv = sc->recv;
     y->xe = falloc(m, S * C);
     y->h = falloc(m, S * 4 * C);
-    y->ye = falloc(m, S * C);
-    y->send = falloc(m, S * C);
+    y->ye = sc->ye;
+    y->send = sc->send;
     y->ret = falloc(m, S * C);
-    y->dret = falloc(m, S * C);
-    y->drecv = falloc(m, S * C);
+    y->dret = sc->dret;
+    y->drecv = sc->drecv;
     y->dye = falloc(m, S * C);
-    y->dhh = falloc(m, S * 4 * C);
+    y->dhh = sc->dhh;
     y->dh = falloc(m, S * 4 * C);
-    y->dxe = falloc(m, S * C);
-    y->dsend = falloc(m, S * C);
-    y->ddisp = falloc(m, S * C);
-    y->dprob = falloc(m, N);
+    y->dxe = sc->dxe;
+    y->dsend = sc->dsend;
+    y->ddisp = sc->ddisp;
+    y->dprob = sc->dprob;
     y->dglog = falloc(m, N * E);
+}
+
+static void scratch_alloc(moe_model_t *m)
+{
+    moe_scratch_t *sc = &m->sc;
+    const size_t N = (size_t)m->N, C = (size_t)m->C, S = (size_t)m->S;
+    const size_t att = (size_t)m->cfg.b * m->cfg.nh * m->cfg.sl * m->cfg.sl;
+    sc->qkv = falloc(m, N * 3 * C);
+    sc->yh = falloc(m, N * C);
+    sc->nc = falloc(m, N * C);
+    sc->daty = falloc(m, N * C);
+    sc->dyh = falloc(m, N * C);
+    sc->datt = falloc(m, att);
+    sc->dq = falloc(m, N * C);
+    sc->dk = falloc(m, N * C);
+    sc->dv = falloc(m, N * C);
+    sc->dnf = falloc(m, N * 4 * C);
+    sc->disp = falloc(m, S * C);
+    sc->recv = falloc(m, S * C);
+    sc->ye = falloc(m, S * C);
+    sc->send = falloc(m, S * C);
+    sc->dret = falloc(m, S * C);
+    sc->drecv = falloc(m, S * C);
+    sc->dhh = falloc(m, S * 4 * C);
+    sc->dxe = falloc(m, S * C);
+    sc->dsend = falloc(m, S * C);
+    sc->ddisp = falloc(m, S * C);
+    sc->dprob = falloc(m, N);
 }
 
 int moe_capacity(const moe_cfg_t *cfg, int world)
@@ -486,6 +519,7 @@ void moe_model_init(moe_model_t *m, const moe_cfg_t *cfg, int rank, int world, n
     hd[2] = (pdecl_t){&m->lnfw, C};
     hd[3] = (pdecl_t){&m->lnfb, C};
     m->head_bucket = bucket_make(m, hd, 4, 0);
+    scratch_alloc(m);
     for (int l = 0; l < cfg->nl; l++)
         layer_alloc(m, l);
 

@@ -8,8 +8,10 @@
  *
  * Memory: every parameter bucket (the non-expert weights of one layer, the embedding + final
  * LayerNorm, the local experts of one MoE layer) is one allocation for weights, one for gradients
- * and one for momentum; every activation and activation gradient is its own allocation, so
- * the only ordering constraints between kernels are true data dependencies. */
+ * and one for momentum. Every activation the backward reads, and every gradient a
+ * weight-gradient kernel reads, is its own allocation per layer, so dW work is ordered only by
+ * true data dependencies; temporaries used within one layer's forward or backward are shared
+ * by all layers. */
 #ifndef MOE_MODEL_H
 #define MOE_MODEL_H
 
@@ -81,6 +83,12 @@ typedef struct {
     CUdeviceptr dret, drecv, dye, dhh, dh, dxe, dsend, ddisp, dprob, dglog;
 } moe_layer_t;
 
+/* Temporaries shared by all layers (see layer_alloc). */
+typedef struct {
+    CUdeviceptr qkv, yh, nc, daty, dyh, datt, dq, dk, dv, dnf;
+    CUdeviceptr disp, recv, ye, send, dret, drecv, dhh, dxe, dsend, ddisp, dprob;
+} moe_scratch_t;
+
 typedef struct moe_model moe_model_t;
 
 struct moe_model {
@@ -102,6 +110,7 @@ struct moe_model {
     int nparams;
     moe_param_t wte, wpe, lnfw, lnfb;
     moe_layer_t *layers;
+    moe_scratch_t sc;
 
     CUdeviceptr tok, tgt, x0, lnf, lnfm, lnfr, logits, losses, loss, dlnf, dresl, dx0;
     int *h_tok, *h_tgt;

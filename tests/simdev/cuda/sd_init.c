@@ -9,6 +9,8 @@
 
 #include "sd_internal.h"
 
+#include <cudaProfiler.h>
+
 sd_global_t sd = {
     .lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP,
     .next_handle = 1,
@@ -70,9 +72,13 @@ static int sd_config_load(void)
     sd.race = sd_env_choice("SIMDEV_RACE", races, 2);
     static const char *const sharing[] = {"fair", "occupancy", NULL};
     sd.sharing_occupancy = sd_env_choice("SIMDEV_SHARING", sharing, 1);
-    sd.ndev = (int)sd_env_num("SIMDEV_DEVICES", sd.fab.info.gpus_per_node, 1, SD_MAX_DEVICES);
+    int per_node = sd.fab.info.gpus_per_node < SD_MAX_DEVICES ? sd.fab.info.gpus_per_node : SD_MAX_DEVICES;
+    sd.ndev = (int)sd_env_num("SIMDEV_DEVICES", per_node, 1, SD_MAX_DEVICES);
     sd.comm_share = sd_env_num("SIMDEV_COMM_SM_SHARE", sd.dev.info.comm_sm_share, 0, 0.95);
     sd.interference = sd_env_num("SIMDEV_INTERFERENCE", sd.dev.info.interference, 1, 100);
+    /* Device memory other than the profile's (e.g. to time a model that would not fit). */
+    sd.dev.info.mem_bytes = sd_env_num("SIMDEV_MEM_GB", sd.dev.info.mem_bytes / (1 << 30), 0.001, 1 << 20) *
+                            (double)(1 << 30);
     sd.profiles_loaded = 1;
     return 0;
 }
@@ -986,6 +992,26 @@ CUresult CUDAAPI cuGetExportTable(const void **ppExportTable, const CUuuid *pExp
     if (ppExportTable)
         *ppExportTable = NULL;
     return CUDA_ERROR_NOT_SUPPORTED;
+}
+
+/* ---- profiler control: without an attached profiler these do nothing, as on a GPU ---- */
+
+CUresult CUDAAPI cuProfilerInitialize(const char *configFile, const char *outputFile, CUoutput_mode outputMode)
+{
+    (void)configFile;
+    (void)outputFile;
+    (void)outputMode;
+    SD_API(cuProfilerInitialize, sd_check_init());
+}
+
+CUresult CUDAAPI cuProfilerStart(void)
+{
+    SD_API(cuProfilerStart, sd_check_init());
+}
+
+CUresult CUDAAPI cuProfilerStop(void)
+{
+    SD_API(cuProfilerStop, sd_check_init());
 }
 
 /* ---- simdev_* ---- */

@@ -148,8 +148,13 @@ CUresult sd_mem_alloc_device(int kind, struct CUctx_st *ctx, size_t size, sd_all
         return CUDA_ERROR_INVALID_VALUE;
     int dev = ctx->device;
     double rounded = (double)((size + 255) & ~(size_t)255);
-    if (sd_used[dev] + rounded > sd.dev.info.mem_bytes)
+    if (sd_used[dev] + rounded > sd.dev.info.mem_bytes) {
+        static int once;
+        if (!once++)
+            sd_log("device %d out of memory: %.0f bytes requested, %.0f of %.0f in use (%s profile; "
+                   "reported once)", dev, rounded, sd_used[dev], sd.dev.info.mem_bytes, sd.dev.name);
         return CUDA_ERROR_OUT_OF_MEMORY;
+    }
     sd_alloc_t *a = sd_xcalloc(1, sizeof(*a));
     if (sd.compute) {
         a->mem = aligned_alloc(256, (size + 255) & ~(size_t)255);

@@ -692,3 +692,73 @@ CUresult CUDAAPI cuFuncLoad(CUfunction function)
 {
     SD_API(cuFuncLoad, sd_func_check(function));
 }
+
+/* ---- occupancy: only the thread limit is modelled (registers and shared memory are not) ---- */
+
+static CUresult sd_occ_blocks(int *num, CUfunction f, int block, size_t smem)
+{
+    CUresult r = sd_func_check(f);
+    if (r)
+        return r;
+    if (!num || block <= 0 || block > 1024)
+        return CUDA_ERROR_INVALID_VALUE;
+    int per_sm = sd.dev.max_threads_per_sm / block;
+    if (sd.dev.smem_per_sm && smem && (int)(sd.dev.smem_per_sm / smem) < per_sm)
+        per_sm = (int)(sd.dev.smem_per_sm / smem);
+    *num = per_sm < 1 ? 0 : per_sm > 32 ? 32 : per_sm;
+    return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunction func, int blockSize,
+                                                             size_t dynamicSMemSize)
+{
+    SD_API(cuOccupancyMaxActiveBlocksPerMultiprocessor, sd_occ_blocks(numBlocks, func, blockSize, dynamicSMemSize));
+}
+
+CUresult CUDAAPI cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBlocks, CUfunction func,
+                                                                      int blockSize, size_t dynamicSMemSize,
+                                                                      unsigned int flags)
+{
+    (void)flags;
+    SD_API(cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags,
+           sd_occ_blocks(numBlocks, func, blockSize, dynamicSMemSize));
+}
+
+static CUresult sd_occ_block_size(int *min_grid, int *block, CUfunction f, CUoccupancyB2DSize b2smem,
+                                  size_t smem, int limit)
+{
+    CUresult r = sd_func_check(f);
+    if (r)
+        return r;
+    if (!min_grid || !block)
+        return CUDA_ERROR_INVALID_VALUE;
+    int b = limit > 0 && limit < 1024 ? limit : 1024;
+    size_t s = b2smem ? b2smem(b) : smem;
+    int per_sm;
+    r = sd_occ_blocks(&per_sm, f, b, s);
+    if (r)
+        return r;
+    *block = b;
+    *min_grid = per_sm * sd.dev.info.sms;
+    return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuOccupancyMaxPotentialBlockSize(int *minGridSize, int *blockSize, CUfunction func,
+                                                  CUoccupancyB2DSize blockSizeToDynamicSMemSize,
+                                                  size_t dynamicSMemSize, int blockSizeLimit)
+{
+    SD_API(cuOccupancyMaxPotentialBlockSize, sd_occ_block_size(minGridSize, blockSize, func,
+                                                               blockSizeToDynamicSMemSize, dynamicSMemSize,
+                                                               blockSizeLimit));
+}
+
+CUresult CUDAAPI cuOccupancyMaxPotentialBlockSizeWithFlags(int *minGridSize, int *blockSize, CUfunction func,
+                                                           CUoccupancyB2DSize blockSizeToDynamicSMemSize,
+                                                           size_t dynamicSMemSize, int blockSizeLimit,
+                                                           unsigned int flags)
+{
+    (void)flags;
+    SD_API(cuOccupancyMaxPotentialBlockSizeWithFlags,
+           sd_occ_block_size(minGridSize, blockSize, func, blockSizeToDynamicSMemSize, dynamicSMemSize,
+                             blockSizeLimit));
+}

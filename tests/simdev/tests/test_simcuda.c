@@ -7,6 +7,7 @@
  * another mode (timing-only) re-execute this program as a child: test_simcuda --child NAME. */
 #include <check.h>
 #include <cuda.h>
+#include <cudaProfiler.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <math.h>
@@ -372,7 +373,11 @@ START_TEST(test_memory)
     CU(cuMemFree(a));
     CU(cuMemFree(b));
     CU_EQ(cuMemAlloc(&a, 0), CUDA_ERROR_INVALID_VALUE);
-    CU_EQ(cuMemAlloc(&a, (size_t)1 << 40), CUDA_ERROR_OUT_OF_MEMORY);
+    stderr_begin();
+    CUresult oom = cuMemAlloc(&a, (size_t)1 << 40);
+    char *err = stderr_end();
+    ck_assert_int_eq(oom, CUDA_ERROR_OUT_OF_MEMORY);
+    ck_assert_msg(strstr(err, "out of memory") != NULL, "stderr: %.2000s", err);
 }
 END_TEST
 
@@ -459,6 +464,15 @@ START_TEST(test_kernel_launch)
     CU(cuFuncGetAttribute(&attr, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, f_axpy));
     ck_assert_int_eq(attr, 1024);
     CU(cuFuncSetAttribute(f_axpy, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, 100000));
+    /* Occupancy follows the thread limit of the profile (2048 per SM, 108 SMs). */
+    int blocks, min_grid, bsize;
+    CU(cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, f_axpy, 256, 0));
+    ck_assert_int_eq(blocks, 8);
+    CU(cuOccupancyMaxPotentialBlockSize(&min_grid, &bsize, f_axpy, NULL, 0, 0));
+    ck_assert_int_eq(bsize, 1024);
+    ck_assert_int_eq(min_grid, 216);
+    CU(cuProfilerStart());
+    CU(cuProfilerStop());
     ck_assert_ptr_nonnull(simdev_function("simdev_test_axpy"));
     ck_assert_ptr_null(simdev_function("no_such_kernel"));
     /* Libraries and kernels are the same objects as modules and functions. */
