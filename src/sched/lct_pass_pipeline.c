@@ -88,6 +88,7 @@ typedef struct {
     lct_split_t sp;
     const char *msg;
     uint32_t pairs_off, npairs; /* conflicts between its own pieces (a < b) */
+    struct ivset *iv;           /* its pieces' ranges sorted for conflict queries */
 } nsplit_t;
 
 /* Chunk conflicts of one direct edge at one k. */
@@ -452,6 +453,14 @@ typedef struct {
     uint8_t acc;
 } ivl_t;
 
+/* The ranges of a split's pieces sorted by start, with the running maximum of their ends, so
+ * that the ranges overlapping a query are found by binary search. */
+typedef struct ivset {
+    ivl_t *iv;
+    uint64_t *pmax;
+    size_t n;
+} ivset_t;
+
 static int ivl_cmp(const void *pa, const void *pb)
 {
     const ivl_t *a = pa, *b = pb;
@@ -460,56 +469,65 @@ static int ivl_cmp(const void *pa, const void *pb)
     return a->piece < b->piece ? -1 : a->piece > b->piece;
 }
 
-/* Conflicting piece pairs (a of su, b of sv) pushed to out; when same, only a < b. */
-static lct_status_t split_conflicts(const lct_split_t *su, const lct_split_t *sv, bool same,
-                                    pairvec_t *out)
+static lct_status_t ivset_build(lct_arena_t *ar, const lct_split_t *su, ivset_t **out)
 {
-    size_t nu = 0;
+    ivset_t *u = lct_arena_alloc(ar, sizeof(*u));
+    if (!u)
+        return LCT_ERR_NOMEM;
+    size_t n = 0;
     for (uint32_t a = 0; a < su->npieces; a++)
-        nu += su->pieces[a].nranges;
-    if (!nu)
-        return LCT_OK;
-    ivl_t *u = malloc(nu * sizeof(*u));
-    uint64_t *pmax = malloc(nu * sizeof(*pmax));
-    uint8_t *mark = calloc((size_t)su->npieces * sv->npieces + 1, 1);
-    lct_status_t st = LCT_OK;
-    if (!u || !pmax || !mark) {
-        st = LCT_ERR_NOMEM;
-        goto out;
-    }
-    nu = 0;
+        n += su->pieces[a].nranges;
+    u->iv = lct_arena_alloc(ar, (n ? n : 1) * sizeof(ivl_t));
+    u->pmax = lct_arena_alloc(ar, (n ? n : 1) * sizeof(uint64_t));
+    if (!u->iv || !u->pmax)
+        return LCT_ERR_NOMEM;
+    n = 0;
     for (uint32_t a = 0; a < su->npieces; a++)
         for (uint32_t r = 0; r < su->pieces[a].nranges; r++) {
             const lct_range_t *x = &su->pieces[a].ranges[r];
-            u[nu++] = (ivl_t){x->addr, x->addr + x->size, a, x->access};
+            u->iv[n++] = (ivl_t){x->addr, x->addr + x->size, a, x->access};
         }
-    qsort(u, nu, sizeof(*u), ivl_cmp);
-    for (size_t i = 0; i < nu; i++)
-        pmax[i] = i && pmax[i - 1] > u[i].hi ? pmax[i - 1] : u[i].hi;
+    qsort(u->iv, n, sizeof(ivl_t), ivl_cmp);
+    for (size_t i = 0; i < n; i++)
+        u->pmax[i] = i && u->pmax[i - 1] > u->iv[i].hi ? u->pmax[i - 1] : u->iv[i].hi;
+    u->n = n;
+    *out = u;
+    return LCT_OK;
+}
+
+/* Conflicting piece pairs (a of the split behind U, b of sv) pushed to out; when same, only
+ * a < b. nu: pieces behind U. */
+static lct_status_t ivset_conflicts(const ivset_t *U, uint32_t nu, const lct_split_t *sv, bool same,
+                                    pairvec_t *out)
+{
+    if (!U->n || !sv->npieces)
+        return LCT_OK;
+    uint8_t *mark = calloc((size_t)nu * sv->npieces + 1, 1);
+    lct_status_t st = LCT_OK;
+    if (!mark)
+        return LCT_ERR_NOMEM;
     for (uint32_t b = 0; b < sv->npieces; b++)
         for (uint32_t r = 0; r < sv->pieces[b].nranges; r++) {
             const lct_range_t *y = &sv->pieces[b].ranges[r];
             uint64_t lo = y->addr, hi = y->addr + y->size;
-            size_t l = 0, h = nu;
-            while (l < h) { /* first interval whose prefix max end passes lo */
+            size_t l = 0, h = U->n;
+            while (l < h) { /* first range whose running maximum end passes lo */
                 size_t m = l + (h - l) / 2;
-                if (pmax[m] <= lo)
+                if (U->pmax[m] <= lo)
                     l = m + 1;
                 else
                     h = m;
             }
-            for (size_t i = l; i < nu && u[i].lo < hi; i++)
-                if (u[i].hi > lo && ((u[i].acc | y->access) & LCT_ACC_WRITE))
-                    mark[(size_t)u[i].piece * sv->npieces + b] = 1;
+            for (size_t i = l; i < U->n && U->iv[i].lo < hi; i++)
+                if (U->iv[i].hi > lo && ((U->iv[i].acc | y->access) & LCT_ACC_WRITE))
+                    mark[(size_t)U->iv[i].piece * sv->npieces + b] = 1;
         }
-    for (uint32_t a = 0; a < su->npieces; a++)
+    for (uint32_t a = 0; a < nu; a++)
         for (uint32_t b = same ? a + 1 : 0; b < sv->npieces; b++)
             if (mark[(size_t)a * sv->npieces + b] &&
                 (st = LCT_VEC_PUSH(out, ((pair_t){a, b}))) != LCT_OK)
                 goto out;
 out:
-    free(u);
-    free(pmax);
     free(mark);
     return st;
 }
@@ -541,8 +559,9 @@ static lct_status_t get_split(lct_pipe_planner_t *p, uint32_t q, uint32_t k, nsp
         return LCT_OK;
     }
     LCT_CHECK(st);
+    LCT_CHECK(ivset_build(&p->arena, &e->sp, &e->iv));
     e->pairs_off = (uint32_t)p->pairs.len;
-    LCT_CHECK(split_conflicts(&e->sp, &e->sp, true, &p->pairs));
+    LCT_CHECK(ivset_conflicts(e->iv, e->sp.npieces, &e->sp, true, &p->pairs));
     e->npairs = (uint32_t)p->pairs.len - e->pairs_off;
     e->state = 1;
     *ns_p = e;
@@ -550,13 +569,13 @@ static lct_status_t get_split(lct_pipe_planner_t *p, uint32_t q, uint32_t k, nsp
 }
 
 /* Chunk conflicts of the direct edge pred[ei] -> v (cached). */
-static lct_status_t get_edge_pairs(lct_pipe_planner_t *p, uint32_t ei, const lct_split_t *su,
+static lct_status_t get_edge_pairs(lct_pipe_planner_t *p, uint32_t ei, const nsplit_t *su,
                                    const lct_split_t *sv, uint32_t k, epairs_t **e_p)
 {
     epairs_t *e = &p->ep[(size_t)ei * (p->K + 1) + k];
     if (!e->state) {
         e->off = (uint32_t)p->pairs.len;
-        LCT_CHECK(split_conflicts(su, sv, false, &p->pairs));
+        LCT_CHECK(ivset_conflicts(su->iv, su->sp.npieces, sv, false, &p->pairs));
         e->n = (uint32_t)p->pairs.len - e->off;
         e->state = 1;
     }
@@ -653,7 +672,7 @@ static lct_status_t cand_build(lct_pipe_planner_t *p, uint32_t first, uint32_t e
             size_t mark = c->edges.len;
             if (!full) {
                 epairs_t *ep;
-                LCT_CHECK_GOTO(get_edge_pairs(p, ei, &su->sp, &sv->sp, k, &ep), st, out);
+                LCT_CHECK_GOTO(get_edge_pairs(p, ei, su, &sv->sp, k, &ep), st, out);
                 for (uint32_t x = 0; x < ep->n; x++) {
                     pair_t pr = p->pairs.data[ep->off + x];
                     LCT_CHECK_GOTO(cand_edge(c, bu + pr.a, bv + pr.b), st, out);
@@ -670,7 +689,7 @@ static lct_status_t cand_build(lct_pipe_planner_t *p, uint32_t first, uint32_t e
                 has[c->edges.data[x].b - bv] = true;
             if (full) {
                 pairvec_t tmp = {NULL, 0, 0};
-                st = split_conflicts(&su->sp, &sv->sp, false, &tmp);
+                st = ivset_conflicts(su->iv, su->sp.npieces, &sv->sp, false, &tmp);
                 for (size_t x = 0; st == LCT_OK && x < tmp.len; x++)
                     has[tmp.data[x].b] = true;
                 LCT_VEC_FREE(&tmp);
@@ -703,7 +722,8 @@ static lct_status_t cand_build(lct_pipe_planner_t *p, uint32_t first, uint32_t e
                 if (!su || !lct_footprints_conflict(&LCT_NODE(p->g, p->order[qu])->fp, &nv->fp))
                     continue;
                 size_t mark = c->edges.len;
-                LCT_CHECK_GOTO(split_conflicts(&su->sp, &sv->sp, false, &c->edges), st, out);
+                LCT_CHECK_GOTO(ivset_conflicts(su->iv, su->sp.npieces, &sv->sp, false, &c->edges), st,
+                               out);
                 for (size_t x = mark; x < c->edges.len; x++) {
                     c->edges.data[x].a += c->base[qu - first];
                     c->edges.data[x].b += c->base[qv - first];

@@ -676,6 +676,8 @@ static lct_status_t sp_operand(sp_t *s, const operand_t *o, uint8_t acc, bool ex
 {
     uint64_t span = op_span(o);
     bool tight = o->cols == 1 || o->ld == o->rows;
+    if (o->batch > 1 && tight && (uint64_t)o->stride * o->es == span) /* batches back to back */
+        return sp_range(s, o->ptr, span * (uint64_t)o->batch, acc, exact);
     for (int64_t b = 0; b < o->batch; b++) {
         uint64_t start = o->ptr + (uint64_t)b * (uint64_t)o->stride * o->es;
         LCT_CHECK(sp_range(s, start, span, acc, exact && tight));

@@ -21,7 +21,9 @@ done
 MOE_TMP=$(mktemp -d)
 trap 'rm -rf "$MOE_TMP"' EXIT
 
-# the tiny model every test starts from: 2 layers (one MoE), width 32, 16 tokens per sequence
+# the tiny model every test starts from: 2 layers (one MoE), width 32, 16 tokens per sequence;
+# the tests split option strings such as this one on purpose
+# shellcheck disable=SC2034
 MOE_TINY="--nl 2 --m 32 --nh 2 --sl 16 --vocab 64"
 
 # moe_run NAME RANKS [trainer options...]: compute-mode run; output in $MOE_TMP/NAME.out

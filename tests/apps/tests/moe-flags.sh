@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Bad command lines fail with one clear message (exit 2, through MPI_Finalize); --help works.
+# shellcheck disable=SC2086 # option strings are split on purpose
 . "$(dirname "$0")/moe-common.sh"
 
 moe_run help 1 --help || moe_fail "--help"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The backward pass against central finite differences of the global loss, for every parameter
 # tensor (see gradcheck.c), on 1 rank and on 2 ranks (expert tensors on different ranks).
+# shellcheck disable=SC2086 # option strings are split on purpose
 . "$(dirname "$0")/moe-common.sh"
 
 for np in 1 2; do

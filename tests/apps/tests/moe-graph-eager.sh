@@ -2,6 +2,7 @@
 # One captured CUDA graph replayed every step computes exactly what eager launches compute:
 # bitwise identical losses, on 2 ranks, with and without Tutel pipelining and per-layer
 # all-reduce (more streams, events and NCCL calls inside the capture).
+# shellcheck disable=SC2086 # option strings are split on purpose
 . "$(dirname "$0")/moe-common.sh"
 
 common="$MOE_TINY --b 2 --steps 6"

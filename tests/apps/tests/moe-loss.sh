@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Training works: over 50 steps the loss falls well below where it starts (ln 64 = 4.16).
+# shellcheck disable=SC2086 # option strings are split on purpose
 . "$(dirname "$0")/moe-common.sh"
 
 moe_run loss 1 $MOE_TINY --b 4 --steps 50 --lr 0.05 || moe_fail "trainer failed"

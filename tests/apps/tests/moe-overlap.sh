@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Tutel-style pipelining changes the schedule, not the arithmetic: --overlap tutel:D gives
 # bitwise the losses of --overlap none (2 ranks, capacity 16 split in 2 and 4 chunks).
+# shellcheck disable=SC2086 # option strings are split on purpose
 . "$(dirname "$0")/moe-common.sh"
 
 common="$MOE_TINY --b 2 --steps 5"

@@ -4,6 +4,7 @@
 # sequences split over the ranks (--b 4/ranks; rank r holds sequences r*b .. r*b+b-1), and no
 # token dropped (--cf 4: capacity = tokens per rank). Only the order of floating-point sums
 # differs (gradient all-reduce, per-rank loss means), so losses agree to a tolerance.
+# shellcheck disable=SC2086 # option strings are split on purpose
 . "$(dirname "$0")/moe-common.sh"
 
 common="$MOE_TINY --experts 4 --cf 4 --steps 5"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/simrun -n 4: the trainer on 4 simulated ranks, compute mode (tiny model, graph mode,
 # Tutel pipelining, JSON summary), and a timing-only run of a larger model.
+# shellcheck disable=SC2086 # option strings are split on purpose
 . "$(dirname "$0")/moe-common.sh"
 
 moe_run c4 4 $MOE_TINY --b 2 --steps 4 --warmup 1 --graph --overlap tutel:2 \
