@@ -54,7 +54,8 @@ typedef struct {
     uint64_t *bits; /* n * words */
 } lct_reach_t;
 
-/* Requires g->adj_valid. */
+/* Requires g->adj_valid. On success r->bits is allocated here and owned by the caller
+ * (lct_reach_free); on failure r is left untouched. */
 lct_status_t lct_reach_fill(const lct_graph_t *g, lct_reach_t *r);
 /* True when there is a directed path a ->* b (a != b). */
 bool lct_reach_path(const lct_reach_t *r, uint32_t a, uint32_t b);
@@ -71,7 +72,8 @@ typedef struct {
     uint32_t ncrit;
 } lct_timing_t;
 
-/* Requires g->adj_valid. */
+/* Requires g->adj_valid. On success the arrays of t are allocated here and owned by the caller
+ * (lct_timing_free); on failure t is left untouched. */
 lct_status_t lct_timing_fill(const lct_graph_t *g, lct_timing_t *t);
 void lct_timing_free(lct_timing_t *t);
 

@@ -68,29 +68,51 @@ void lct_log_msg(lct_log_level_t level, unsigned subsys, const char *file, int l
     pthread_mutex_unlock(&log_lock);
 }
 
+/* Append the n bytes at s to path (cap bytes, *o used); 0 when they do not fit with the NUL. */
+static int path_append(char *path, size_t cap, size_t *o, const char *s, size_t n)
+{
+    if (n >= cap - *o)
+        return 0;
+    memcpy(path + *o, s, n);
+    *o += n;
+    path[*o] = '\0';
+    return 1;
+}
+
 static void open_log_file(const char *pattern)
 {
     char path[4096];
     size_t o = 0;
-    for (const char *p = pattern; *p && o + 32 < sizeof(path); p++) {
+    int fits = 1;
+    path[0] = '\0';
+    for (const char *p = pattern; *p && fits; p++) {
+        char tmp[64];
+        const char *s = p;
+        size_t n = 1;
         if (*p == '%' && p[1]) {
             p++;
+            s = tmp;
             if (*p == 'p')
-                o += (size_t)snprintf(path + o, sizeof(path) - o, "%d", (int)getpid());
+                snprintf(tmp, sizeof(tmp), "%d", (int)getpid());
             else if (*p == 'r')
-                o += (size_t)snprintf(path + o, sizeof(path) - o, "%d", log_rank < 0 ? 0 : log_rank);
+                snprintf(tmp, sizeof(tmp), "%d", log_rank < 0 ? 0 : log_rank);
             else if (*p == 'h') {
-                char host[64];
-                if (gethostname(host, sizeof(host)) != 0)
-                    strcpy(host, "host");
-                host[sizeof(host) - 1] = '\0';
-                o += (size_t)snprintf(path + o, sizeof(path) - o, "%s", host);
+                if (gethostname(tmp, sizeof(tmp)) != 0)
+                    strcpy(tmp, "host");
+                tmp[sizeof(tmp) - 1] = '\0';
             } else
-                path[o++] = *p;
-        } else
-            path[o++] = *p;
+                snprintf(tmp, sizeof(tmp), "%c", *p);
+            n = strlen(tmp);
+        }
+        fits = path_append(path, sizeof(path), &o, s, n);
     }
-    path[o] = '\0';
+    if (!fits) {
+        /* A cut path would open some other file: say so and keep stderr. */
+        LCT_WARN("LANCET_LOG_FILE: '%.64s...' expands to a path longer than %zu bytes; logging to "
+                 "stderr",
+                 pattern, sizeof(path) - 1);
+        return;
+    }
     FILE *f = fopen(path, "a");
     if (!f) {
         LCT_WARN("LANCET_LOG_FILE: cannot open '%s': %m; logging to stderr", path);

@@ -10,6 +10,8 @@
 #include "core/lct_log.h"
 #include "cost/lct_sim_int.h"
 
+/* Thread ids: compute rows from TID_COMPUTE, communication rows from TID_COMM, or right after the
+ * last compute row when there are more compute rows than fit below TID_COMM. */
 #define TID_COMPUTE 1
 #define TID_COMM 10001
 
@@ -33,6 +35,12 @@ lct_status_t lct_sim_write_chrome_trace(const char *path, const lct_graph_t *g,
         return LCT_ERR_INVALID;
     uint32_t *row = NULL, ncr = 0, nmr = 0;
     LCT_CHECK(lct_sim_rows(g, res, &row, &ncr, &nmr));
+    if ((uint64_t)TID_COMM + ncr + nmr > INT32_MAX) {
+        LCT_WARN("trace %s: %u rows are more threads than the format holds", path, ncr + nmr);
+        free(row);
+        return LCT_ERR_INVALID;
+    }
+    int tid_comm = (int)ncr + TID_COMPUTE > TID_COMM ? (int)ncr + TID_COMPUTE : TID_COMM;
     json_t *root = json_object(), *ev = json_array();
     int bad = !root || !ev;
     char buf[64];
@@ -42,7 +50,7 @@ lct_status_t lct_sim_write_chrome_trace(const char *path, const lct_graph_t *g,
         for (uint32_t r = 0; r < ncr + nmr && !bad; r++) {
             int comm = r >= ncr;
             uint32_t k = comm ? r - ncr : r;
-            int tid = (comm ? TID_COMM : TID_COMPUTE) + (int)k;
+            int tid = (comm ? tid_comm : TID_COMPUTE) + (int)k;
             if (k == 0)
                 snprintf(buf, sizeof(buf), "%s", comm ? "communication" : "compute");
             else
@@ -66,7 +74,7 @@ lct_status_t lct_sim_write_chrome_trace(const char *path, const lct_graph_t *g,
         json_t *e = json_pack("{s:o, s:s, s:s, s:f, s:f, s:i, s:i, s:o}", "name", jstr(n->name),
                               "cat", lct_vis_role_label(lct_vis_role(n)), "ph", "X", "ts",
                               res->start[v], "dur", res->end[v] - res->start[v], "pid", 1, "tid",
-                              (comm ? TID_COMM : TID_COMPUTE) + (int)row[v], "args", args);
+                              (comm ? tid_comm : TID_COMPUTE) + (int)row[v], "args", args);
         bad |= !e || json_array_append_new(ev, e);
     }
     if (!bad) {

@@ -32,7 +32,8 @@ typedef struct {
     double lat_intra_us, lat_inter_us;
 } lct_fabric_profile_t;
 
-/* Built-in profiles by case-insensitive name; NULL when unknown. */
+/* Built-in profiles by case-insensitive name; NULL when unknown. The profiles are static: never
+ * freed or changed by the caller. */
 const lct_device_profile_t *lct_device_profile_find(const char *name);
 const lct_fabric_profile_t *lct_fabric_profile_find(const char *name);
 /* "v100, a100, h100" style lists for error messages. */
@@ -54,24 +55,31 @@ typedef struct {
 } lct_curve_set_t;
 
 /* Curves modelled from a fabric for a world size (what a sweep of nccl-tests would measure on it):
- * all-to-all, all-reduce (ring), all-gather, reduce-scatter, broadcast, send/recv. */
+ * all-to-all, all-reduce (ring), all-gather, reduce-scatter, broadcast, send/recv. On success *cs
+ * is overwritten with point arrays the caller frees with lct_curves_free; on failure it is left
+ * untouched. */
 lct_status_t lct_curves_model(const lct_fabric_profile_t *fab, int world_size, lct_curve_set_t *cs);
 /* Read / write a curve file (JSON, format in docs/file-formats.md). Errors name the file and the
- * place. */
+ * place. A read set is owned by the caller like a modelled one (lct_curves_free); on failure *cs
+ * is left untouched. */
 lct_status_t lct_curves_read(const char *path, lct_curve_set_t *cs);
 lct_status_t lct_curves_write(const char *path, const lct_curve_set_t *cs);
 double lct_curve_eval(const lct_curve_set_t *cs, lct_coll_op_t op, double bytes);
+/* Free the point arrays of cs (not cs itself) and leave it empty; NULL is a no-op. */
 void lct_curves_free(lct_curve_set_t *cs);
 
 /* Node cost profile: measured durations keyed by node signature (kind, name, call record,
  * footprint sizes — not addresses), so the same operation in another step or rank matches. */
 typedef struct lct_profile lct_profile_t;
 uint64_t lct_node_signature(const lct_node_t *n);
+/* An empty profile, owned by the caller (lct_profile_destroy; NULL is a no-op there). */
 lct_status_t lct_profile_create(lct_profile_t **p_p);
 void lct_profile_destroy(lct_profile_t *p);
 /* Add one sample; the profile keeps the mean. */
 lct_status_t lct_profile_add(lct_profile_t *p, uint64_t sig, double us);
 bool lct_profile_get(const lct_profile_t *p, uint64_t sig, double *us_p);
+/* Read a profile file (docs/file-formats.md): *p_p is a new profile owned by the caller, written
+ * only on success. Write one, entries sorted by signature. */
 lct_status_t lct_profile_read(const char *path, lct_profile_t **p_p);
 lct_status_t lct_profile_write(const char *path, const lct_profile_t *p);
 

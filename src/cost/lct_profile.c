@@ -8,6 +8,7 @@
  *
  * Entries are kept in insertion order with a key -> index map; the file is written sorted by
  * signature, so its bytes do not depend on the order in which samples arrived. */
+#include <ctype.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -197,20 +198,24 @@ bool lct_profile_get(const lct_profile_t *p, uint64_t sig, double *us_p)
 static lct_status_t parse_sig(const char *path, size_t i, json_t *v, uint64_t *sig_p)
 {
     const char *s = json_string_value(v);
-    char *end = NULL;
     if (!s || strncmp(s, "0x", 2) != 0 || strlen(s) < 3 || strlen(s) > 18) {
         LCT_WARN("profile file %s: entries[%zu].sig: expected a string \"0x\" followed by 1 to 16 "
                  "hexadecimal digits",
                  path, i);
         return LCT_ERR_PARSE;
     }
-    unsigned long long x = strtoull(s + 2, &end, 16);
-    if (!end || *end != '\0') {
-        LCT_WARN("profile file %s: entries[%zu].sig: \"%s\" is not a hexadecimal number", path, i,
-                 s);
-        return LCT_ERR_PARSE;
+    /* Digits only: strtoull alone would also take a sign, blanks or a second "0x". */
+    uint64_t x = 0;
+    for (const char *c = s + 2; *c; c++) {
+        if (!isxdigit((unsigned char)*c)) {
+            LCT_WARN("profile file %s: entries[%zu].sig: \"%s\" is not a hexadecimal number", path,
+                     i, s);
+            return LCT_ERR_PARSE;
+        }
+        int d = isdigit((unsigned char)*c) ? *c - '0' : tolower((unsigned char)*c) - 'a' + 10;
+        x = x << 4 | (uint64_t)d;
     }
-    *sig_p = (uint64_t)x;
+    *sig_p = x;
     return LCT_OK;
 }
 
@@ -277,6 +282,12 @@ static lct_status_t parse_profile(const char *path, json_t *root, lct_profile_t 
                 LCT_WARN("profile file %s: entries[%zu].samples: expected an integer >= 1", path, i);
                 return LCT_ERR_PARSE;
             }
+        }
+        if (!isfinite(t * (double)n)) {
+            LCT_WARN("profile file %s: entries[%zu]: us x samples (%g x %" JSON_INTEGER_FORMAT
+                     ") is not a finite number",
+                     path, i, t, n);
+            return LCT_ERR_PARSE;
         }
         json_t *nm = json_object_get(e, "name");
         if (nm && !json_is_string(nm)) {

@@ -53,7 +53,8 @@ typedef struct {
 static void xml_text(FILE *f, const char *s, size_t max)
 {
     size_t n = 0;
-    for (; s && *s && n < max; s++, n++) {
+    /* Cut at max bytes, but never inside a UTF-8 sequence: half a character is not XML. */
+    for (; s && *s && (n < max || ((unsigned char)*s & 0xc0) == 0x80); s++, n++) {
         switch (*s) {
         case '<':
             fputs("&lt;", f);

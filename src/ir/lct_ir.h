@@ -234,9 +234,14 @@ typedef struct lct_graph {
 #define LCT_NNODES(g) ((uint32_t)(g)->nodes.len)
 #define LCT_NODE(g, i) (&(g)->nodes.data[(i)])
 
+/* A new empty graph (world_size 1, gpus_per_node 1). The caller owns *g_p and frees it with
+ * lct_graph_destroy. */
 lct_status_t lct_graph_create(lct_graph_t **g_p);
+/* Free g with its arena (every string, range and record in it) and its derived data; NULL is a
+ * no-op. */
 void lct_graph_destroy(lct_graph_t *g);
-/* Deep copy (own arena); derived data is not copied (adj_valid false). */
+/* Deep copy (own arena), owned by the caller like a created graph; derived data is not copied
+ * (adj_valid false). */
 lct_status_t lct_graph_clone(const lct_graph_t *g, lct_graph_t **g_p);
 
 /* Append a node with defaults: stream 0, launch_order = index, phase unknown, role other,

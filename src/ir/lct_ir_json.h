@@ -7,7 +7,9 @@
 
 #include "ir/lct_ir.h"
 
-/* Parse a graph. On failure returns LCT_ERR_PARSE / LCT_ERR_IO / LCT_ERR_NOMEM, writes a message
+/* Parse a graph. On success *g_p is a new graph owned by the caller (lct_graph_destroy), with
+ * adjacency not yet filled (lct_graph_fill_adj). On failure returns LCT_ERR_PARSE / LCT_ERR_IO /
+ * LCT_ERR_NOMEM, writes a message
  * naming the location (file, line:column from jansson, or the JSON path such as
  * "nodes[12].footprint[0].size") and what was expected into err (errlen bytes, may be 0), and
  * leaves *g_p untouched. Never crashes on malformed, truncated or hostile input. */
@@ -15,7 +17,7 @@ lct_status_t lct_ir_read_file(const char *path, lct_graph_t **g_p, char *err, si
 lct_status_t lct_ir_read_string(const char *text, size_t len, lct_graph_t **g_p, char *err,
                                 size_t errlen);
 /* Write a graph (all nodes, edges, costs, call records, metadata). Reading it back gives an equal
- * graph. */
+ * graph. g is only read. */
 lct_status_t lct_ir_write_file(const lct_graph_t *g, const char *path);
 /* Malloc'd JSON text, or NULL when out of memory. */
 char *lct_ir_write_string(const lct_graph_t *g);

@@ -950,14 +950,16 @@ static uint64_t cand_signature(const lct_pipe_planner_t *p, uint32_t k)
 }
 
 /* Simulate the current candidate under one list-schedule policy. */
-static lct_status_t cand_sim(lct_pipe_planner_t *p, int policy, evres_t *res)
+static lct_status_t cand_sim(lct_pipe_planner_t *p, uint32_t k, int policy, evres_t *res)
 {
     cand_t *c = &p->cand;
     uint32_t *corder = NULL, *morder = NULL, nc = 0, nm = 0;
     lct_status_t st;
     lct_sim_result_t r;
     memset(&r, 0, sizeof(r));
-    LCT_CHECK(list_schedule(c, policy, &corder, &nc, &morder, &nm));
+    /* k = 1 is the range as the step runs it now: its true dependencies only, no chains */
+    if (k >= 2)
+        LCT_CHECK(list_schedule(c, policy, &corder, &nc, &morder, &nm));
     lct_graph_t *s = p->scratch;
     s->nodes.len = 0;
     s->edges.len = 0;
@@ -998,13 +1000,6 @@ static lct_status_t cand_sim(lct_pipe_planner_t *p, int policy, evres_t *res)
     LCT_CHECK_GOTO(lct_graph_fill_adj(s), st, out);
     lct_sim_cfg_t cfg = {p->ctx->interference};
     LCT_CHECK_GOTO(lct_sim_run(s, &cfg, &r), st, out);
-    if (getenv("LCT_PIPE_DEBUG") && atoi(getenv("LCT_PIPE_DEBUG")) == (int)c->items.len) {
-        for (size_t x = 0; x < c->items.len; x++)
-            fprintf(stderr, "  %4zu %-40s ch%u cls%u cost %8.1f  [%9.1f %9.1f]\n", x,
-                    LCT_NODE(p->g, c->items.data[x].node)->name, c->items.data[x].chunk,
-                    c->items.data[x].cls, c->items.data[x].cost, r.start[x], r.end[x]);
-        fprintf(stderr, "policy %d makespan %.1f\n", policy, r.makespan);
-    }
     *res = (evres_t){r.makespan, 0, r.peak_mem_bytes, policy};
     for (uint32_t a = 0; a < r.na2a; a++)
         res->exposed += r.a2a_exposed[a];
@@ -1027,7 +1022,7 @@ static lct_status_t cand_eval(lct_pipe_planner_t *p, uint32_t k, evres_t *res)
     evres_t best = {INFINITY, 0, 0, 0};
     for (int pol = 0; pol < (k >= 2 ? NPOLICIES : 1); pol++) {
         evres_t ev;
-        LCT_CHECK(cand_sim(p, pol, &ev));
+        LCT_CHECK(cand_sim(p, k, pol, &ev));
         if (ev.makespan < best.makespan)
             best = ev;
     }
@@ -1077,9 +1072,8 @@ static lct_status_t range_eval(lct_pipe_planner_t *p, uint32_t j, uint32_t i, ui
                 LCT_CHECK(cand_eval(p, 1, &ev0));
                 if (ev.peak - ev0.peak > (double)p->ctx->mem_budget_bytes) {
                     snprintf(p->msgbuf, sizeof(p->msgbuf),
-                             "%u chunks add %.1f MiB of live memory (budget %.1f MiB)", k,
-                             (ev.peak - ev0.peak) / 1048576.0,
-                             (double)p->ctx->mem_budget_bytes / 1048576.0);
+                             "%u chunks add %.0f bytes of live memory (budget %llu bytes)", k,
+                             ev.peak - ev0.peak, (unsigned long long)p->ctx->mem_budget_bytes);
                     m = (memo_t){false, LCT_SPLIT_MEMORY, p->order[first],
                                  lct_arena_strdup(&p->arena, p->msgbuf), INFINITY, 0};
                 }
@@ -1379,10 +1373,31 @@ static void set_stop(lct_pipe_planner_t *p, lct_pipe_layer_t *L, int side, uint3
         return;
     }
     if (m.ok) {
+        /* possible but not faster; name the limit further out, if any, within the segment */
         L->stop[side] = LCT_PIPE_STOP_COST;
         snprintf(L->stop_msg[side], sizeof(L->stop_msg[side]),
                  "a longer range was possible but not faster");
-        return;
+        uint32_t a = left ? j - 1 : j, b = left ? i : i + 1;
+        for (;;) {
+            if (left ? a == 0 || p->groups[a - 1].core >= 0
+                     : b >= p->ngroups || p->groups[b].core >= 0)
+                return;
+            if (left)
+                a--;
+            else
+                b++;
+            memo_t f;
+            if (range_eval(p, a, b, kk, &f) != LCT_OK)
+                return;
+            if (!f.ok) {
+                snprintf(L->stop_node[side], sizeof(L->stop_node[side]), "%s",
+                         f.node != NONE ? LCT_NODE(p->g, f.node)->name : "");
+                snprintf(L->stop_msg[side], sizeof(L->stop_msg[side]),
+                         "not faster; further out: %s: %.60s", lct_split_why_name(f.why),
+                         f.msg ? f.msg : "");
+                return;
+            }
+        }
     }
     L->stop[side] = m.why == LCT_SPLIT_NO_RULE ? LCT_PIPE_STOP_NO_RULE
                     : m.why == LCT_SPLIT_MEMORY ? LCT_PIPE_STOP_MEMORY
@@ -1431,17 +1446,21 @@ void lct_pipe_report_text(FILE *f, const lct_graph_t *g, const lct_plan_ctx_t *c
         fprintf(f, "forward pipeline (Tutel-style baseline, degree %d): ", r->pipe_tutel);
     else
         fprintf(f, "forward pipeline: ");
+    if (!r->pipe_layers_total) { /* deterministic: plan-report goldens hold this line */
+        fprintf(f, "no MoE layer in the forward pass\n");
+        if (r->pipe_rules_error[0])
+            fprintf(f, "  LANCET_SPLIT_RULES ignored: %s\n", r->pipe_rules_error);
+        return;
+    }
     fprintf(f, "%u MoE layers, %u ranges pipelined, %u groups, %u candidates simulated (%u from "
-               "cache), %u chunk nodes added, %.1f ms\n",
+               "cache), %u chunk nodes added\n",
             r->pipe_layers_total, r->pipelined_ranges, r->pipe_groups, r->pipe_evals,
-            r->pipe_cache_hits, r->pipe_nodes_added, r->pipe_ms);
+            r->pipe_cache_hits, r->pipe_nodes_added);
     if (r->pipe_rules_error[0])
         fprintf(f, "  LANCET_SPLIT_RULES ignored: %s\n", r->pipe_rules_error);
-    if (!r->pipe_layers_total)
-        return;
-    fprintf(f, "  sequences per step: %u%s; predicted step %.1f -> %.1f us\n", r->pipe_samples,
-            r->pipe_samples ? "" : " (unknown: attention is not split)", r->pipe_before_us,
-            r->pipe_after_us);
+    fprintf(f, "  sequences per step: %u%s; predicted step %.1f -> %.1f us; pass time %.1f ms\n",
+            r->pipe_samples, r->pipe_samples ? "" : " (unknown: attention is not split)",
+            r->pipe_before_us, r->pipe_after_us, r->pipe_ms);
     fprintf(f, "  %4s %3s %5s  %-30s %-30s %11s %11s %10s %10s\n", "moe", "k", "nodes", "first",
             "last", "range(us)", "pipelined", "exposed", "after");
     double eb = 0, ea = 0;

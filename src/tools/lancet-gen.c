@@ -99,7 +99,7 @@ static int parse_double(const char *opt, const char *s, double lo_excl, double h
     errno = 0;
     double v = strtod(s, &end);
     if (errno || end == s || *end != '\0' || !(v > lo_excl && v <= hi)) {
-        usage_error("%s: '%s' is not accepted; accepted: a number > %g and <= %g", opt, s,
+        usage_error("%s: '%s' is not accepted; accepted: a number > %.15g and <= %.15g", opt, s,
                     lo_excl, hi);
         return -1;
     }

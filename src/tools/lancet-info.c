@@ -15,14 +15,26 @@ static void usage(FILE *f)
             "usage: lancet-info [--config] [--markdown] [--profiles] [--version] [--help]\n"
             "\n"
             "Shows what this build of Lancet-C knows.\n"
-            "  --config     every LANCET_* variable: value, where the value came from (default,\n"
-            "               environment), accepted values and documentation; problems in the\n"
-            "               environment (bad values, unknown LANCET_* names) are reported and make\n"
-            "               the exit status 1\n"
-            "  --markdown   with --config: a Markdown table (docs/config.md is made from it)\n"
-            "  --profiles   built-in device and fabric profiles\n"
-            "  --version    version\n"
-            "With no option: --version and --config.\n");
+            "  -c, --config     every LANCET_* variable: value, where the value came from\n"
+            "                   (default, environment), accepted values and documentation;\n"
+            "                   problems in the environment (bad values, unknown LANCET_* names)\n"
+            "                   are reported and make the exit status 1\n"
+            "  -m, --markdown   with --config: a Markdown table (docs/config.md is made from it)\n"
+            "  -p, --profiles   built-in device and fabric profiles\n"
+            "  -v, --version    version\n"
+            "  -h, --help       this text\n"
+            "With no option: --version and --config. Exit status: 0 done, 1 problems in the\n"
+            "environment, 2 usage error.\n");
+}
+
+/* A table cell: a '|' would end the cell (even inside backticks), so it is escaped. */
+static void md_cell(const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '|')
+            putchar('\\');
+        putchar(*s);
+    }
 }
 
 static void print_markdown(void)
@@ -33,7 +45,13 @@ static void print_markdown(void)
         const lct_cfg_desc_t *d = lct_config_desc((lct_cfg_id_t)i);
         char acc[128];
         lct_config_accepted((lct_cfg_id_t)i, acc, sizeof(acc));
-        printf("| `%s` | %s | `%s` | %s | %s |\n", d->name, types[d->type], d->def, acc, d->doc);
+        printf("| `%s` | %s | `", d->name, types[d->type]);
+        md_cell(d->def);
+        fputs("` | ", stdout);
+        md_cell(acc);
+        fputs(" | ", stdout);
+        md_cell(d->doc);
+        fputs(" |\n", stdout);
     }
 }
 

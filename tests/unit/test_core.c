@@ -2,6 +2,7 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/lct_arena.h"
 #include "core/lct_config.h"
@@ -171,6 +172,44 @@ START_TEST(log_levels_and_subsys)
 }
 END_TEST
 
+START_TEST(log_file_pattern)
+{
+    char dir[] = "/tmp/lct-test-core-XXXXXX", pattern[128], want[192];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    clear_lancet_env();
+    lct_log_set_rank(5);
+    snprintf(pattern, sizeof(pattern), "%s/log-%%p-%%r-%%%%.txt", dir);
+    setenv("LANCET_LOG_FILE", pattern, 1);
+    lct_config_load();
+    LCT_WARN("into the file");
+    snprintf(want, sizeof(want), "%s/log-%d-5-%%.txt", dir, (int)getpid());
+    FILE *f = fopen(want, "r");
+    ck_assert_msg(f != NULL, "%s was not created", want);
+    char line[512] = "";
+    ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(line, "[5] LANCET WARN into the file"));
+    unlink(want);
+    rmdir(dir);
+
+    /* A pattern that expands past the path buffer is refused, not cut to another file name. */
+    char *longp = malloc(6000);
+    ck_assert_ptr_nonnull(longp);
+    memset(longp, 'x', 5990);
+    strcpy(longp + 5990, "%h%p");
+    setenv("LANCET_LOG_FILE", longp, 1);
+    free(longp);
+    log_capture_begin();
+    lct_config_load();
+    log_capture_end();
+    lct_log_set_rank(-1);
+    unsetenv("LANCET_LOG_FILE");
+    ck_assert_ptr_nonnull(strstr(logbuf, "LANCET_LOG_FILE: 'xxxx"));
+    ck_assert_ptr_nonnull(
+        strstr(logbuf, "expands to a path longer than 4095 bytes; logging to stderr"));
+}
+END_TEST
+
 START_TEST(arena_basics)
 {
     lct_arena_t a;
@@ -224,6 +263,7 @@ int main(void)
     tcase_add_test(tc, config_set_and_find);
     tcase_add_test(tc, config_print_lists_all);
     tcase_add_test(tc, log_levels_and_subsys);
+    tcase_add_test(tc, log_file_pattern);
     tcase_add_test(tc, arena_basics);
     tcase_add_test(tc, vec_and_map);
     suite_add_tcase(s, tc);

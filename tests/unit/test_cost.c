@@ -555,6 +555,19 @@ START_TEST(profile_file_errors)
     expect_bad_profile("{\"version\": 1, \"entries\": [{\"sig\": \"0x12345678901234567\", \"us\": 1}]}",
                        "1 to 16");
     expect_bad_profile("{\"version\": 1, \"entries\": [{\"sig\": 18, \"us\": 1}]}", "entries[0].sig");
+    /* only hex digits after "0x": no sign, no blank, no second prefix */
+    expect_bad_profile("{\"version\": 1, \"entries\": [{\"sig\": \"0x-1\", \"us\": 1}]}",
+                       "\"0x-1\" is not a hexadecimal");
+    expect_bad_profile("{\"version\": 1, \"entries\": [{\"sig\": \"0x 12\", \"us\": 1}]}",
+                       "\"0x 12\" is not a hexadecimal");
+    expect_bad_profile("{\"version\": 1, \"entries\": [{\"sig\": \"0x0x12\", \"us\": 1}]}",
+                       "\"0x0x12\" is not a hexadecimal");
+    expect_bad_profile("{\"version\": 1, \"entries\": [{\"sig\": \"0x+5\", \"us\": 1}]}",
+                       "\"0x+5\" is not a hexadecimal");
+    /* a mean that is finite but whose sum over the samples is not */
+    expect_bad_profile("{\"version\": 1, \"entries\": [{\"sig\": \"0x1\", \"us\": 1e300, "
+                       "\"samples\": 9000000000000000000}]}",
+                       "entries[0]: us x samples");
     expect_bad_profile("{\"version\": 1, \"entries\": [{\"sig\": \"0x1\", \"us\": -1}]}",
                        "entries[0].us");
     expect_bad_profile("{\"version\": 1, \"entries\": [{\"sig\": \"0x1\"}]}", "entries[0].us");
@@ -569,6 +582,14 @@ START_TEST(profile_file_errors)
     expect_bad_profile("{\"version\": 1, \"entries\": [", "line");
     lct_profile_t *out;
     ck_assert_int_eq(lct_profile_read(tmp_path("nope.json"), &out), LCT_ERR_IO);
+    /* either case of hex digits */
+    write_text(tmp_path("case.json"),
+               "{\"version\": 1, \"entries\": [{\"sig\": \"0xAbC09f\", \"us\": 2.5}]}");
+    ck_assert_int_eq(lct_profile_read(tmp_path("case.json"), &out), LCT_OK);
+    double us = 0;
+    ck_assert(lct_profile_get(out, 0xabc09full, &us));
+    ck_assert_double_eq(us, 2.5);
+    lct_profile_destroy(out);
 }
 END_TEST
 

@@ -820,6 +820,25 @@ static int run_tool(const char *args)
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+/* Exit status of the tool; its standard error goes to err (n bytes). */
+static int run_tool_err(const char *args, char *err, size_t n)
+{
+    char path[] = "/tmp/lct-test-gen-err-XXXXXX", cmd[1024];
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    snprintf(cmd, sizeof(cmd), "%s/src/tools/lancet-gen %s >/dev/null 2>%s", getenv("top_builddir"),
+             args, path);
+    int rc = system(cmd);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t k = fread(err, 1, n - 1, f);
+    err[k] = '\0';
+    fclose(f);
+    unlink(path);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
 START_TEST(tool_exit_codes)
 {
     const char *top = getenv("top_builddir");
@@ -851,6 +870,15 @@ START_TEST(tool_exit_codes)
     ck_assert_int_eq(run_tool("--world 12 -o /dev/null"), 2);
     ck_assert_int_eq(run_tool("--frobnicate"), 2);
     ck_assert_int_eq(run_tool("--nl 1 --m 8 --nh 1 --sl 4 --b 1 -o /nonexistent/dir/x.json"), 1);
+    /* messages name the option, the value and the exact accepted range */
+    char msg[1024];
+    ck_assert_int_eq(run_tool_err("--bucket-mb 2000000 -o /dev/null", msg, sizeof(msg)), 2);
+    ck_assert_msg(strstr(msg, "--bucket-mb: '2000000' is not accepted; accepted: a number > 0 and "
+                              "<= 1048576") != NULL,
+                  "%s", msg);
+    ck_assert_int_eq(run_tool_err("--nl 2000 -o /dev/null", msg, sizeof(msg)), 2);
+    ck_assert_msg(strstr(msg, "--nl: '2000' is not accepted; accepted: an integer 1..1024") != NULL,
+                  "%s", msg);
 }
 END_TEST
 

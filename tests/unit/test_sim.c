@@ -692,6 +692,57 @@ START_TEST(chrome_trace_well_formed)
 }
 END_TEST
 
+/* More concurrent compute rows than thread ids below the communication lane's first id: the two
+ * lanes must still get distinct threads. */
+START_TEST(chrome_trace_many_rows)
+{
+    lct_graph_t *g = new_graph();
+    uint32_t n = 10050;
+    for (uint32_t i = 0; i < n; i++)
+        kern(g, "k", 1.0);
+    coll(g, "a2a", LCT_COLL_ALLTOALL, 5.0);
+    lct_sim_result_t r;
+    run(g, 0, &r);
+    const char *p = tmp_path("rows.json");
+    ck_assert_int_eq(lct_sim_write_chrome_trace(p, g, &r), LCT_OK);
+    json_error_t err;
+    json_t *root = json_load_file(p, 0, &err);
+    ck_assert_msg(root != NULL, "bad trace JSON: %s", err.text);
+    json_t *ev = json_object_get(root, "traceEvents");
+    /* tid -> lane of its thread_name (1 compute, 2 communication), every tid named once */
+    uint8_t *lane = calloc(1u << 16, 1);
+    ck_assert_ptr_nonnull(lane);
+    for (size_t i = 0; i < json_array_size(ev); i++) {
+        json_t *e = json_array_get(ev, i);
+        if (strcmp(json_string_value(json_object_get(e, "name")), "thread_name") != 0)
+            continue;
+        json_int_t tid = json_integer_value(json_object_get(e, "tid"));
+        ck_assert(tid > 0 && tid < (1 << 16));
+        ck_assert_msg(lane[tid] == 0, "thread %d named twice", (int)tid);
+        const char *name =
+            json_string_value(json_object_get(json_object_get(e, "args"), "name"));
+        lane[tid] = strncmp(name, "communication", 13) == 0 ? 2 : 1;
+    }
+    uint32_t nx = 0;
+    for (size_t i = 0; i < json_array_size(ev); i++) {
+        json_t *e = json_array_get(ev, i);
+        if (strcmp(json_string_value(json_object_get(e, "ph")), "X") != 0)
+            continue;
+        json_int_t tid = json_integer_value(json_object_get(e, "tid"));
+        uint32_t node = (uint32_t)json_integer_value(
+            json_object_get(json_object_get(e, "args"), "node"));
+        ck_assert(tid > 0 && tid < (1 << 16));
+        ck_assert_int_eq(lane[tid], lct_node_is_comm(LCT_NODE(g, node)) ? 2 : 1);
+        nx++;
+    }
+    ck_assert_uint_eq(nx, n + 1);
+    free(lane);
+    json_decref(root);
+    lct_sim_result_free(&r);
+    lct_graph_destroy(g);
+}
+END_TEST
+
 START_TEST(svg_single_and_before_after)
 {
     lct_graph_t *g = example_step();
@@ -714,6 +765,19 @@ START_TEST(svg_single_and_before_after)
         ck_assert_msg(strstr(s, labels[i]) != NULL, "svg lacks %s", labels[i]);
     ck_assert_ptr_null(strstr(s, "\"<&>\""));
     check_xml_balanced(s);
+    free(s);
+
+    /* A title cut at its length limit (160 bytes) in the middle of a two-byte character: the
+     * file must stay UTF-8, which XML requires. */
+    char title[200];
+    memset(title, 'a', 159);
+    strcpy(title + 159, "\xc3\xa9 tail"); /* U+00E9 at bytes 159-160 */
+    ck_assert_int_eq(lct_sim_write_svg(p, title, NULL, NULL, g, &before), LCT_OK);
+    s = slurp(p);
+    json_t *utf8 = json_stringn(s, strlen(s)); /* NULL when not valid UTF-8 */
+    ck_assert_msg(utf8 != NULL, "svg with a cut title is not valid UTF-8");
+    json_decref(utf8);
+    ck_assert_ptr_nonnull(strstr(s, "a\xc3\xa9..."));
     free(s);
 
     p = tmp_path("two.svg");
@@ -761,6 +825,7 @@ static Suite *sim_suite(void)
     tcase_add_test(tc, sim_speed_20000);
     tcase_add_test(tc, report_text_and_json);
     tcase_add_test(tc, chrome_trace_well_formed);
+    tcase_add_test(tc, chrome_trace_many_rows);
     tcase_add_test(tc, svg_single_and_before_after);
     suite_add_tcase(s, tc);
     return s;

@@ -233,6 +233,7 @@ static CUresult sd_capture_begin(CUstream h, int pt, CUgraph graph, const CUgrap
     sd_capture_t *c = sd_xcalloc(1, sizeof(*c));
     c->id = ++sd.next_capture_id;
     c->graph = graph ? graph : sd_graph_new(0);
+    c->owns_graph = graph == NULL;
     c->graph->capturing = 1;
     c->mode = mode;
     c->thread = pthread_self();
@@ -352,15 +353,20 @@ static CUresult sd_capture_end_api(CUstream h, int pt, CUgraph *phGraph)
     if (c->mode != CU_STREAM_CAPTURE_MODE_RELAXED && !pthread_equal(c->thread, pthread_self()))
         return CUDA_ERROR_STREAM_CAPTURE_WRONG_THREAD;
     CUgraph g = c->graph;
+    /* A failed capture gives no graph. The graph of cuStreamBeginCaptureToGraph belongs to the
+     * caller, who destroys it: it keeps the nodes captured so far. */
+    int owned = c->owns_graph;
     if (c->invalidated) {
         sd_capture_end(c);
-        sd_graph_free(g);
+        if (owned)
+            sd_graph_free(g);
         *phGraph = NULL;
         return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
     }
     if (!sd_capture_joined(c)) {
         sd_capture_end(c);
-        sd_graph_free(g);
+        if (owned)
+            sd_graph_free(g);
         *phGraph = NULL;
         return CUDA_ERROR_STREAM_CAPTURE_UNJOINED;
     }
@@ -428,14 +434,15 @@ static CUresult sd_capture_info(CUstream h, int pt, CUstreamCaptureStatus *st, c
     CUresult r = sd_stream_resolve(h, pt, &s);
     if (r)
         return r;
-    if (!st)
+    if (!st || (has_edata && edata && !deps))
         return CUDA_ERROR_INVALID_VALUE;
     if ((r = sd_capture_legacy_query(s)))
         return r;
     *st = sd_capture_status(s);
     if (!s->cap)
         return CUDA_SUCCESS;
-    if (!has_edata || !edata)
+    /* Only a query for the dependencies themselves can lose their edge data. */
+    if (deps && (!has_edata || !edata))
         for (size_t i = 0; i < s->deps.n; i++)
             if (!sd_edge_is_default(&s->deps.v[i].data))
                 return CUDA_ERROR_LOSSY_QUERY;

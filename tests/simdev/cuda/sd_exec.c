@@ -251,6 +251,27 @@ static void sd_exec_changed(CUgraphExec x)
 
 /* ---- instantiate / destroy ---- */
 
+/* Live execs, for CUDA's rule that a graph with memory allocation or free nodes has at most one
+ * exec at a time (graph ids are never reused, so an exec names its graph safely by id). */
+static SD_VEC(CUgraphExec) sd_live_execs;
+
+static int sd_graph_has_live_exec(uint32_t graph_id)
+{
+    for (size_t i = 0; i < sd_live_execs.n; i++)
+        if (sd_live_execs.v[i]->graph_id == graph_id)
+            return 1;
+    return 0;
+}
+
+static void sd_live_exec_remove(CUgraphExec x)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < sd_live_execs.n; i++)
+        if (sd_live_execs.v[i] != x)
+            sd_live_execs.v[k++] = sd_live_execs.v[i];
+    sd_live_execs.n = k;
+}
+
 static CUresult sd_instantiate(CUgraphExec *out, CUgraph g, unsigned long long flags)
 {
     CUresult r = sd_check_init();
@@ -258,6 +279,11 @@ static CUresult sd_instantiate(CUgraphExec *out, CUgraph g, unsigned long long f
         return r;
     if (!out || !sd_graph_valid(g) || g->capturing)
         return CUDA_ERROR_INVALID_VALUE;
+    if (sd_graph_has_mem_nodes(g) && sd_graph_has_live_exec(g->id)) {
+        sd_log("cannot instantiate graph %u again: it has memory allocation or free nodes, and CUDA allows "
+               "one exec of such a graph at a time (destroy the other first)", g->id);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
     sd_xnode_t *nodes;
     size_t n;
     r = sd_build_nodes(g, &nodes, &n);
@@ -288,6 +314,7 @@ static CUresult sd_instantiate(CUgraphExec *out, CUgraph g, unsigned long long f
         free(x);
         return r;
     }
+    SD_VEC_PUSH(&sd_live_execs, x);
     sd_notify(SIMDEV_EV_EXEC_CREATED, g, NULL, NULL, NULL, x);
     sd_exec_changed(x);
     *out = x;
@@ -353,6 +380,7 @@ static CUresult sd_exec_destroy(CUgraphExec x)
     if (!sd_exec_valid(x))
         return CUDA_ERROR_INVALID_VALUE;
     sd_notify(SIMDEV_EV_EXEC_DESTROY, NULL, NULL, NULL, NULL, x);
+    sd_live_exec_remove(x);
     sd_race_exec_gone(x);
     for (size_t i = 0; i < x->n; i++)
         if (x->nodes[i].type == CU_GRAPH_NODE_TYPE_MEM_ALLOC)

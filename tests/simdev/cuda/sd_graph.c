@@ -21,6 +21,21 @@ int sd_node_valid(CUgraphNode n)
     return n && n->magic == SD_MAGIC_NODE;
 }
 
+/* CUDA restricts graphs holding memory allocation or free nodes, directly or in a child graph:
+ * their nodes and edges cannot be removed, they cannot be cloned, used as a child graph unless
+ * moved there, or instantiated twice at a time (cuda.h, cuGraphAddMemAllocNode). */
+int sd_graph_has_mem_nodes(CUgraph g)
+{
+    for (size_t i = 0; i < g->nodes.n; i++) {
+        const sd_work_t *w = &g->nodes.v[i]->w;
+        if (w->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC || w->type == CU_GRAPH_NODE_TYPE_MEM_FREE)
+            return 1;
+        if (w->type == CU_GRAPH_NODE_TYPE_GRAPH && w->child && sd_graph_has_mem_nodes(w->child))
+            return 1;
+    }
+    return 0;
+}
+
 uint32_t simdev_graph_id(const void *graph)
 {
     CUgraph g = (CUgraph)(uintptr_t)graph;
@@ -74,6 +89,15 @@ static int sd_has_edge(CUgraphNode from, CUgraphNode to)
 {
     for (size_t i = 0; i < from->out.n; i++)
         if (from->out.v[i].node == to)
+            return 1;
+    return 0;
+}
+
+static int sd_has_edge_data(CUgraphNode from, CUgraphNode to, const CUgraphEdgeData *d)
+{
+    static const CUgraphEdgeData zero;
+    for (size_t i = 0; i < from->out.n; i++)
+        if (from->out.v[i].node == to && memcmp(&from->out.v[i].data, d ? d : &zero, sizeof(zero)) == 0)
             return 1;
     return 0;
 }
@@ -225,6 +249,10 @@ static CUresult sd_graph_clone_api(CUgraph *out, CUgraph src)
         return r;
     if (!out || !sd_graph_valid(src))
         return CUDA_ERROR_INVALID_VALUE;
+    if (sd_graph_has_mem_nodes(src)) {
+        sd_log("cuGraphClone: graph %u has memory allocation or free nodes, which CUDA does not clone", src->id);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
     return sd_graph_clone(src, 0, out);
 }
 
@@ -483,13 +511,19 @@ CUresult CUDAAPI cuGraphAddMemFreeNode(CUgraphNode *phGraphNode, CUgraph hGraph,
 }
 
 static CUresult sd_add_child(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, const CUgraphEdgeData *edata,
-                             size_t n, CUgraph child)
+                             size_t n, CUgraph child, int move)
 {
     CUresult r = sd_check_init();
     if (r)
         return r;
-    if (!sd_graph_valid(child) || child == g)
+    /* A graph already owned by a node cannot be moved into another one. */
+    if (!sd_graph_valid(child) || child == g || (move && child->parent))
         return CUDA_ERROR_INVALID_VALUE;
+    if (!move && sd_graph_has_mem_nodes(child)) {
+        sd_log("cuGraphAddChildGraphNode: graph %u has memory allocation or free nodes: CUDA accepts it "
+               "as a child graph only when moved (CU_GRAPH_CHILD_GRAPH_OWNERSHIP_MOVE)", child->id);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
     sd_work_t w;
     memset(&w, 0, sizeof(w));
     w.type = CU_GRAPH_NODE_TYPE_GRAPH;
@@ -500,7 +534,8 @@ static CUresult sd_add_child(CUgraphNode *out, CUgraph g, const CUgraphNode *dep
 CUresult CUDAAPI cuGraphAddChildGraphNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies,
                                           size_t numDependencies, CUgraph childGraph)
 {
-    SD_API(cuGraphAddChildGraphNode, sd_add_child(phGraphNode, hGraph, dependencies, NULL, numDependencies, childGraph));
+    SD_API(cuGraphAddChildGraphNode,
+           sd_add_child(phGraphNode, hGraph, dependencies, NULL, numDependencies, childGraph, 0));
 }
 
 /* cuGraphAddNode: the generic form. */
@@ -549,7 +584,8 @@ static CUresult sd_add_node(CUgraphNode *out, CUgraph g, const CUgraphNode *deps
     case CU_GRAPH_NODE_TYPE_MEM_FREE:
         return sd_add_mem_free(out, g, deps, edata, n, p->free.dptr);
     case CU_GRAPH_NODE_TYPE_GRAPH:
-        r = sd_add_child(out, g, deps, edata, n, p->graph.graph);
+        r = sd_add_child(out, g, deps, edata, n, p->graph.graph,
+                         p->graph.ownership == CU_GRAPH_CHILD_GRAPH_OWNERSHIP_MOVE);
         if (!r && p->graph.ownership == CU_GRAPH_CHILD_GRAPH_OWNERSHIP_MOVE) {
             /* Moved: the caller's handle now is the node's graph. */
             sd_graph_free((*out)->w.child);
@@ -1091,12 +1127,19 @@ static CUresult sd_deps_change(CUgraph g, const CUgraphNode *from, const CUgraph
         return r;
     if (!sd_graph_valid(g) || (n && (!from || !to)))
         return CUDA_ERROR_INVALID_VALUE;
+    if (!add && n && sd_graph_has_mem_nodes(g)) {
+        sd_log("cuGraphRemoveDependencies: graph %u has memory allocation or free nodes, whose edges CUDA "
+               "does not remove", g->id);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
     /* Validate everything first: a failed call changes nothing. */
     for (size_t i = 0; i < n; i++) {
         if (!sd_node_valid(from[i]) || !sd_node_valid(to[i]) || from[i]->graph != g || to[i]->graph != g ||
             from[i] == to[i])
             return CUDA_ERROR_INVALID_VALUE;
-        int exists = sd_has_edge(from[i], to[i]);
+        /* Adding: no edge between the two may exist yet. Removing: the edge must exist with the
+         * given edge data (NULL meaning default data). */
+        int exists = add ? sd_has_edge(from[i], to[i]) : sd_has_edge_data(from[i], to[i], edata ? &edata[i] : NULL);
         if (add == exists)
             return CUDA_ERROR_INVALID_VALUE;
         for (size_t j = 0; j < i; j++)
@@ -1146,6 +1189,15 @@ static CUresult sd_destroy_node(CUgraphNode n)
     if (!sd_node_valid(n))
         return CUDA_ERROR_INVALID_VALUE;
     CUgraph g = n->graph;
+    if (g->capturing) {
+        sd_log("cuGraphDestroyNode: graph %u is being captured into, and CUDA removes no node of it then", g->id);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    if (sd_graph_has_mem_nodes(g)) {
+        sd_log("cuGraphDestroyNode: graph %u has memory allocation or free nodes, and CUDA destroys none of "
+               "its nodes", g->id);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
     for (size_t i = 0; i < n->in.n; i++)
         sd_edge_list_remove(&n->in.v[i].node->out, n);
     for (size_t i = 0; i < n->out.n; i++)

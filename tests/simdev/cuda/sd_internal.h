@@ -216,6 +216,7 @@ typedef struct sd_capture {
     pthread_t thread;
     CUstream origin;
     int invalidated;
+    int owns_graph;           /* 0: the caller's graph (cuStreamBeginCaptureToGraph) */
     SD_VEC(CUstream) streams;
     struct sd_capture *next;
 } sd_capture_t;
@@ -334,6 +335,8 @@ struct CUgraphNode_st {
 
 int sd_graph_valid(CUgraph g);
 int sd_node_valid(CUgraphNode n);
+/* g or one of its child graphs has a memory allocation or free node. */
+int sd_graph_has_mem_nodes(CUgraph g);
 CUgraph sd_graph_new(int quiet);
 void sd_graph_free(CUgraph g);
 /* Adds a node holding a copy of w, with the given dependencies (validated by the caller). */
