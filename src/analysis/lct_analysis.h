@@ -26,7 +26,7 @@ typedef struct {
     uint32_t coll;             /* collective-order edges */
     uint32_t removed_by_reduction;
     uint32_t edges_before, edges_after;
-    uint32_t placement;        /* STREAM edges kept to hold mem_alloc nodes in their stream place */
+    uint32_t placement;        /* STREAM edges placing mem_alloc nodes before their first user */
 } lct_deps_stats_t;
 
 lct_deps_opts_t lct_deps_opts_default(void);
@@ -40,8 +40,9 @@ lct_deps_opts_t lct_deps_opts_default(void);
  *    every earlier node and before every later node;
  *  - per communicator, collectives are chained in launch order (COLL edges);
  *  - mem_alloc / mem_free nodes conflict (write) with every node touching their range; a
- *    mem_alloc node also keeps a STREAM edge from the previous node of its stream in launch order,
- *    so that allocations are not hoisted to the start of the graph (bounded memory).
+ *    mem_alloc node also gets STREAM edges from those predecessors of its first user that were
+ *    launched before it, so that allocations are not hoisted to the start of the graph (bounded
+ *    memory); these edges are added after the reduction.
  * SCHED edges are kept untouched. The result is transitively reduced when asked (an edge is
  * dropped when another path already orders its ends; kinds of the kept edges are preserved).
  * Fills adjacency on success. stats_p may be NULL. */

@@ -580,9 +580,6 @@ static lct_status_t sweep_emit(sweep_t *s, uint32_t cur)
         case LCT_EDGE_COLL:
             s->stats.coll++;
             break;
-        case LCT_EDGE_STREAM:
-            s->stats.placement++;
-            break;
         default:
             s->stats.barrier++;
             break;
@@ -601,12 +598,10 @@ static lct_status_t sweep_emit(sweep_t *s, uint32_t cur)
 static lct_status_t sweep_run(sweep_t *s)
 {
     const lct_graph_t *g = s->g;
-    lct_map_t last_coll;   /* communicator -> position + 1 of its latest collective */
-    lct_map_t last_stream; /* stream -> position + 1 of its latest node */
+    lct_map_t last_coll; /* communicator -> position + 1 of its latest collective */
     lct_status_t st = LCT_OK;
     uint32_t seg = 0, last_barrier = NONE;
     lct_map_init(&last_coll);
-    lct_map_init(&last_stream);
     for (uint32_t cur = 0; cur < s->n; cur++) {
         const lct_node_t *nd = LCT_NODE(g, s->order[cur]);
         if (s->barrier[cur]) {
@@ -626,16 +621,6 @@ static lct_status_t sweep_run(sweep_t *s)
                                out);
             LCT_CHECK_GOTO(lct_map_put(&last_coll, nd->coll.comm, (uint64_t)cur + 1), st, out);
         }
-        /* An allocation keeps its place in its stream: without a predecessor, nothing would stop
-         * the executor from running it at the start of the graph, and every allocation of the
-         * step would be live at once (invariant 6, bounded memory). */
-        uint64_t sprev;
-        if (nd->kind == LCT_NODE_MEM_ALLOC &&
-            lct_map_get(&last_stream, (uint64_t)(uint32_t)nd->stream, &sprev))
-            LCT_CHECK_GOTO(pred_add(s, cur, (uint32_t)(sprev - 1), LCT_EDGE_STREAM, HZ_NONE), st,
-                           out);
-        LCT_CHECK_GOTO(lct_map_put(&last_stream, (uint64_t)(uint32_t)nd->stream, (uint64_t)cur + 1),
-                       st, out);
         if (!s->barrier[cur] && last_barrier != NONE) {
             /* Without a predecessor inside the segment, nothing orders it after the barrier. */
             bool inside = false;
@@ -654,7 +639,6 @@ static lct_status_t sweep_run(sweep_t *s)
     }
 out:
     lct_map_free(&last_coll);
-    lct_map_free(&last_stream);
     return st;
 }
 
@@ -768,6 +752,45 @@ static uint32_t edata_find(const edata_t *d, size_t nd, uint32_t src, uint32_t d
     ((1u << LCT_EDGE_STREAM) | (1u << LCT_EDGE_EVENT) | (1u << LCT_EDGE_DATA) |                    \
      (1u << LCT_EDGE_COLL) | (1u << LCT_EDGE_BARRIER))
 
+/* Allocation placement. A mem_alloc node whose only edges go to the users of its bytes has no
+ * predecessor, so an executor runs it at the start of the graph and every allocation of the step
+ * is live at once (invariant 6, bounded memory). It gets the predecessors of its first user (in
+ * launch order) that were launched before the allocation instead: those finish before that user
+ * anyway, so the allocation happens no earlier than the program allowed and no two compute nodes
+ * become ordered through it that the first user did not already order. The edges are STREAM
+ * edges (the allocation's place) and run forward in launch order. */
+static lct_status_t place_allocs(lct_graph_t *g, uint32_t *added_p)
+{
+    uint32_t n = LCT_NNODES(g), added = 0;
+    for (uint32_t a = 0; a < n; a++) {
+        if (LCT_NODE(g, a)->kind != LCT_NODE_MEM_ALLOC)
+            continue;
+        uint32_t first = NONE;
+        for (uint32_t i = g->succ_off[a]; i < g->succ_off[a + 1]; i++) {
+            uint32_t v = g->succ[i];
+            if (first == NONE || LCT_NODE(g, v)->launch_order < LCT_NODE(g, first)->launch_order ||
+                (LCT_NODE(g, v)->launch_order == LCT_NODE(g, first)->launch_order && v < first))
+                first = v;
+        }
+        if (first == NONE)
+            continue;
+        for (uint32_t i = g->pred_off[first]; i < g->pred_off[first + 1]; i++) {
+            uint32_t p = g->pred[i];
+            const lct_node_t *pn = LCT_NODE(g, p), *an = LCT_NODE(g, a);
+            /* only predecessors launched before the allocation: every edge then runs forward in
+             * launch order, so placements can never close a cycle among themselves */
+            bool before = pn->launch_order < an->launch_order ||
+                          (pn->launch_order == an->launch_order && p < a);
+            if (p == a || !before || lct_graph_has_edge(g, p, a))
+                continue;
+            LCT_CHECK(lct_graph_add_edge(g, p, a, LCT_EDGE_STREAM));
+            added++;
+        }
+    }
+    *added_p = added;
+    return LCT_OK;
+}
+
 lct_status_t lct_deps_rebuild(lct_graph_t *g, const lct_deps_opts_t *opts,
                               lct_deps_stats_t *stats_p)
 {
@@ -853,6 +876,19 @@ lct_status_t lct_deps_rebuild(lct_graph_t *g, const lct_deps_opts_t *opts,
         goto out;
     }
     LCT_VEC_FREE(&old);
+    /* Place allocations; should the new edges close a cycle through kept SCHED edges, drop them:
+     * the graph is still correct, only its memory is less bounded (logged). */
+    size_t before_place = g->edges.len;
+    uint32_t placed = 0;
+    LCT_CHECK_GOTO(place_allocs(g, &placed), st, out);
+    if (placed && lct_graph_fill_adj(g) != LCT_OK) {
+        LCT_WARN("allocation placement would close a cycle through scheduling edges; "
+                 "allocations left unplaced");
+        g->edges.len = before_place;
+        placed = 0;
+        LCT_CHECK_GOTO(lct_graph_fill_adj(g), st, out);
+    }
+    stats.placement = placed;
     LCT_DEBUG(ANALYSIS, "deps: %u nodes, raw %u war %u waw %u barrier %u coll %u, %u -> %u edges",
               s.n, stats.raw, stats.war, stats.waw, stats.barrier, stats.coll, stats.edges_before,
               stats.edges_after);

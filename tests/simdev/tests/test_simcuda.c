@@ -1201,12 +1201,21 @@ START_TEST(test_graph_api)
     size_t nn = 0;
     CU(cuGraphGetNodes(g, NULL, &nn));
     ck_assert_uint_eq(nn, 10);
-    /* Dependencies: add, duplicate, remove. */
+    /* Dependencies: add, duplicate; a graph with memory nodes keeps its edges and nodes. */
     CU(cuGraphAddDependencies(g, &emp, &an, NULL, 1));
     CU_EQ(cuGraphAddDependencies(g, &emp, &an, NULL, 1), CUDA_ERROR_INVALID_VALUE);
-    CU(cuGraphRemoveDependencies(g, &emp, &an, NULL, 1));
-    CU_EQ(cuGraphRemoveDependencies(g, &emp, &an, NULL, 1), CUDA_ERROR_INVALID_VALUE);
     CU_EQ(cuGraphAddDependencies(g, &emp, &emp, NULL, 1), CUDA_ERROR_INVALID_VALUE);
+    stderr_begin();
+    CU_EQ(cuGraphRemoveDependencies(g, &emp, &an, NULL, 1), CUDA_ERROR_INVALID_VALUE);
+    CU_EQ(cuGraphDestroyNode(emp), CUDA_ERROR_INVALID_VALUE);
+    CUgraph cl;
+    CU_EQ(cuGraphClone(&cl, g), CUDA_ERROR_INVALID_VALUE);
+    CUgraph outer;
+    CU(cuGraphCreate(&outer, 0));
+    CUgraphNode on;
+    CU_EQ(cuGraphAddChildGraphNode(&on, outer, NULL, 0, g), CUDA_ERROR_INVALID_VALUE);
+    const char *err = stderr_end();
+    ck_assert_msg(strstr(err, "cuGraphClone: graph") && strstr(err, "memory allocation or free nodes"), "%s", err);
     /* Launch: the whole chain computes through graph-owned memory. */
     g_host_calls = 0;
     CUgraphExec ex;
@@ -1219,27 +1228,205 @@ START_TEST(test_graph_api)
     ck_assert(dget(x, 31) == 4.0f);
     ck_assert(dget(x, 32) == 0.0f); /* the memset part that the copy did not overwrite */
     CU(cuEventQuery(ev));
-    /* Clone and find in clone. */
-    CUgraph cl;
-    CU(cuGraphClone(&cl, g));
-    CUgraphNode found;
-    CU(cuGraphNodeFindInClone(&found, cpn, cl));
-    CU(cuGraphNodeGetType(found, &t));
-    ck_assert_int_eq(t, CU_GRAPH_NODE_TYPE_MEMCPY);
-    size_t ne1 = 0, ne2 = 0;
+    size_t ne1 = 0;
     CU(cuGraphGetEdges(g, NULL, NULL, NULL, &ne1));
-    CU(cuGraphGetEdges(cl, NULL, NULL, NULL, &ne2));
-    ck_assert_uint_eq(ne1, 8);
-    ck_assert_uint_eq(ne2, ne1);
-    /* Destroying a node removes its edges. */
-    CU(cuGraphDestroyNode(found));
-    CU(cuGraphGetEdges(cl, NULL, NULL, NULL, &ne2));
-    ck_assert_uint_eq(ne2, 6);
-    CU(cuGraphDestroy(cl));
+    ck_assert_uint_eq(ne1, 9); /* 8 and the added emp -> alloc */
+    /* One exec at a time of a graph with memory nodes. */
+    CUgraphExec ex2;
+    stderr_begin();
+    CU_EQ(cuGraphInstantiate(&ex2, g, 0), CUDA_ERROR_INVALID_VALUE);
+    err = stderr_end();
+    ck_assert_msg(strstr(err, "cannot instantiate graph"), "%s", err);
     CU(cuGraphExecDestroy(ex));
-    CU(cuGraphDestroy(g));
+    CU(cuGraphInstantiate(&ex2, g, 0));
+    CU(cuGraphExecDestroy(ex2));
+    /* Moved into a parent, it may be a child graph. */
+    CUgraphNodeParams mp;
+    memset(&mp, 0, sizeof(mp));
+    mp.type = CU_GRAPH_NODE_TYPE_GRAPH;
+    mp.graph.graph = g;
+    mp.graph.ownership = CU_GRAPH_CHILD_GRAPH_OWNERSHIP_MOVE;
+    CU(cuGraphAddNode(&on, outer, NULL, NULL, 0, &mp));
+    CU_EQ(cuGraphDestroy(g), CUDA_ERROR_INVALID_VALUE); /* the parent owns it now */
+    CU(cuGraphInstantiate(&ex, outer, 0));
+    CU(cuMemsetD32(x, 0, 64));
+    CU(cuGraphLaunch(ex, NULL));
+    CU(cuCtxSynchronize());
+    ck_assert(dget(x, 0) == 4.0f);
+    CU(cuGraphExecDestroy(ex));
+    CU(cuGraphDestroy(outer));
     CU(cuGraphDestroy(child));
     CU(cuEventDestroy(ev));
+    CU(cuMemFree(x));
+    CU(cuMemFree(y));
+}
+END_TEST
+
+/* What a graph-rebuilding interceptor reads back and changes: edges with edge data in creation
+ * order, dependencies, edge removal by data, clone with find-in-clone, node destruction, kernel
+ * node parameters (cuFuncGetParamInfo layout, get / set round trip), capture dependencies
+ * (cuStreamGetCaptureInfo_v3) and a failed capture into the caller's graph. */
+START_TEST(test_graph_edges_and_params)
+{
+    CUdeviceptr x = dalloc(256), y = dalloc(256);
+    /* The parameter layout: (float *, float, int) and (float *, const float *, float, int). */
+    size_t off, sz;
+    CU(cuFuncGetParamInfo(f_fill, 0, &off, &sz));
+    ck_assert(off == 0 && sz == 8);
+    CU(cuFuncGetParamInfo(f_fill, 1, &off, &sz));
+    ck_assert(off == 8 && sz == 4);
+    CU(cuFuncGetParamInfo(f_fill, 2, &off, &sz));
+    ck_assert(off == 12 && sz == 4);
+    CU(cuFuncGetParamInfo(f_axpy, 2, &off, &sz));
+    ck_assert(off == 16 && sz == 4);
+    CU_EQ(cuFuncGetParamInfo(f_fill, 3, &off, &sz), CUDA_ERROR_INVALID_VALUE);
+    /* a -> b (programmatic), a -> c, b -> d, c -> d: edges come back in creation order. */
+    CUgraph g;
+    CU(cuGraphCreate(&g, 0));
+    float va = 1, vb = 2, vc = 3, vd = 4;
+    int n = 16;
+    void *aa[] = {&x, &va, &n}, *ab[] = {&x, &vb, &n}, *ac[] = {&y, &vc, &n};
+    CUgraphNodeParams np;
+    memset(&np, 0, sizeof(np));
+    np.type = CU_GRAPH_NODE_TYPE_KERNEL;
+    np.kernel.func = f_fill;
+    np.kernel.gridDimX = np.kernel.gridDimY = np.kernel.gridDimZ = 1;
+    np.kernel.blockDimX = 32;
+    np.kernel.blockDimY = np.kernel.blockDimZ = 1;
+    CUgraphEdgeData prog;
+    memset(&prog, 0, sizeof(prog));
+    prog.from_port = CU_GRAPH_KERNEL_NODE_PORT_PROGRAMMATIC;
+    prog.type = CU_GRAPH_DEPENDENCY_TYPE_PROGRAMMATIC;
+    CUgraphNode a, b, c, d;
+    np.kernel.kernelParams = aa;
+    CU(cuGraphAddNode(&a, g, NULL, NULL, 0, &np));
+    np.kernel.kernelParams = ab;
+    CU(cuGraphAddNode(&b, g, &a, &prog, 1, &np));
+    np.kernel.kernelParams = ac;
+    CU(cuGraphAddNode(&c, g, &a, NULL, 1, &np));
+    CUgraphNode bc[] = {b, c};
+    CU(cuGraphAddEmptyNode(&d, g, bc, 2));
+    (void)vd;
+    CUgraphNode from[8], to[8];
+    CUgraphEdgeData ed[8];
+    size_t ne = 8;
+    CU(cuGraphGetEdges(g, from, to, ed, &ne));
+    ck_assert_uint_eq(ne, 4);
+    ck_assert(from[0] == a && to[0] == b && ed[0].type == CU_GRAPH_DEPENDENCY_TYPE_PROGRAMMATIC &&
+              ed[0].from_port == CU_GRAPH_KERNEL_NODE_PORT_PROGRAMMATIC);
+    ck_assert(from[1] == a && to[1] == c && ed[1].type == CU_GRAPH_DEPENDENCY_TYPE_DEFAULT);
+    ck_assert(from[2] == b && to[2] == d && from[3] == c && to[3] == d);
+    ck_assert(from[4] == NULL && to[4] == NULL); /* the rest of the arrays is cleared */
+    CU_EQ(cuGraphGetEdges(g, from, to, NULL, &ne), CUDA_ERROR_LOSSY_QUERY);
+    CUgraphNode deps[4];
+    CUgraphEdgeData ded[4];
+    size_t nd = 4;
+    CU(cuGraphNodeGetDependencies(b, deps, ded, &nd));
+    ck_assert(nd == 1 && deps[0] == a && ded[0].type == CU_GRAPH_DEPENDENCY_TYPE_PROGRAMMATIC);
+    nd = 4;
+    CU(cuGraphNodeGetDependentNodes(a, deps, ded, &nd));
+    ck_assert(nd == 2 && deps[0] == b && deps[1] == c);
+    /* Removal names the edge with its data. */
+    CU_EQ(cuGraphRemoveDependencies(g, &a, &b, NULL, 1), CUDA_ERROR_INVALID_VALUE);
+    CU(cuGraphRemoveDependencies(g, &a, &b, &prog, 1));
+    CU(cuGraphAddDependencies(g, &a, &b, &prog, 1));
+    /* Clone: same edges and data; find in clone; destroying a node removes its edges. */
+    CUgraph cl;
+    CU(cuGraphClone(&cl, g));
+    CUgraphNode cb, ca;
+    CU(cuGraphNodeFindInClone(&cb, b, cl));
+    CU(cuGraphNodeFindInClone(&ca, a, cl));
+    nd = 4;
+    CU(cuGraphNodeGetDependencies(cb, deps, ded, &nd));
+    ck_assert(nd == 1 && deps[0] == ca && ded[0].type == CU_GRAPH_DEPENDENCY_TYPE_PROGRAMMATIC);
+    CU(cuGraphDestroyNode(cb));
+    ne = 0;
+    CU(cuGraphGetEdges(cl, NULL, NULL, NULL, &ne));
+    ck_assert_uint_eq(ne, 2);
+    CU(cuGraphDestroy(cl));
+    /* Kernel parameters round trip: get, set back unchanged, set a changed copy. */
+    CUDA_KERNEL_NODE_PARAMS kp;
+    CU(cuGraphKernelNodeGetParams(b, &kp));
+    ck_assert_ptr_eq(kp.func, f_fill);
+    ck_assert(*(CUdeviceptr *)kp.kernelParams[0] == x && *(float *)kp.kernelParams[1] == 2.0f &&
+              *(int *)kp.kernelParams[2] == 16);
+    CU(cuGraphKernelNodeSetParams(b, &kp));
+    CU(cuGraphKernelNodeGetParams(b, &kp));
+    ck_assert(*(float *)kp.kernelParams[1] == 2.0f && *(int *)kp.kernelParams[2] == 16);
+    float v9 = 9;
+    void *a9[] = {kp.kernelParams[0], &v9, kp.kernelParams[2]};
+    kp.kernelParams = a9;
+    CU(cuGraphKernelNodeSetParams(b, &kp));
+    CUgraphExec ex;
+    CU(cuGraphInstantiate(&ex, g, 0));
+    CU(cuGraphLaunch(ex, NULL));
+    CU(cuCtxSynchronize());
+    ck_assert(dget(x, 0) == 9.0f && dget(y, 0) == 3.0f);
+    CU(cuGraphExecDestroy(ex));
+    /* Capture dependencies: after a fork and a join the set holds both branch tails, with data. */
+    CUstream s1, s2;
+    CU(cuStreamCreate(&s1, CU_STREAM_NON_BLOCKING));
+    CU(cuStreamCreate(&s2, CU_STREAM_NON_BLOCKING));
+    CUevent fk, jn;
+    CU(cuEventCreate(&fk, CU_EVENT_DISABLE_TIMING));
+    CU(cuEventCreate(&jn, CU_EVENT_DISABLE_TIMING));
+    CU(cuStreamBeginCaptureToGraph(s1, g, &d, NULL, 1, CU_STREAM_CAPTURE_MODE_GLOBAL));
+    CUstreamCaptureStatus st;
+    cuuint64_t cid;
+    CUgraph cg;
+    const CUgraphNode *cdeps;
+    const CUgraphEdgeData *cedata;
+    size_t ncd;
+    CU(cuStreamGetCaptureInfo(s1, &st, &cid, &cg, &cdeps, &cedata, &ncd));
+    ck_assert(st == CU_STREAM_CAPTURE_STATUS_ACTIVE && cg == g && ncd == 1 && cdeps[0] == d);
+    CU(cuEventRecord(fk, s1));
+    CU(cuStreamWaitEvent(s2, fk, 0));
+    fill(s1, x, 5.0f, 16);
+    fill(s2, y, 6.0f, 16);
+    CU(cuEventRecord(jn, s2));
+    CU(cuStreamWaitEvent(s1, jn, 0));
+    CUgraphNode e = node_by_value(g, 5.0f), f = node_by_value(g, 6.0f);
+    ck_assert(e && f);
+    CU(cuStreamGetCaptureInfo(s1, &st, NULL, NULL, &cdeps, &cedata, &ncd));
+    ck_assert(ncd == 2 && cdeps[0] == e && cdeps[1] == f);
+    ck_assert(cedata[0].type == CU_GRAPH_DEPENDENCY_TYPE_DEFAULT && cedata[1].type == CU_GRAPH_DEPENDENCY_TYPE_DEFAULT);
+    /* Edge data on the set: the status alone can still be asked without edge data. */
+    CUgraphEdgeData both[2] = {prog, prog};
+    CUgraphNode ef[2] = {e, f};
+    CU(cuStreamUpdateCaptureDependencies(s1, ef, both, 2, CU_STREAM_SET_CAPTURE_DEPENDENCIES));
+    CU(cuStreamGetCaptureInfo(s1, &st, &cid, NULL, NULL, NULL, NULL));
+    ck_assert_int_eq(st, CU_STREAM_CAPTURE_STATUS_ACTIVE);
+    CU_EQ(cuStreamGetCaptureInfo(s1, &st, NULL, NULL, &cdeps, NULL, &ncd), CUDA_ERROR_LOSSY_QUERY);
+    CU_EQ(cuStreamGetCaptureInfo(s1, &st, NULL, NULL, NULL, &cedata, &ncd), CUDA_ERROR_INVALID_VALUE);
+    /* No node of the graph may be destroyed while capturing into it. */
+    stderr_begin();
+    CU_EQ(cuGraphDestroyNode(a), CUDA_ERROR_INVALID_VALUE);
+    stderr_end();
+    fill(s1, x, 7.0f, 16);
+    CUgraph got;
+    CU(cuStreamEndCapture(s1, &got));
+    ck_assert_ptr_eq(got, g);
+    CUgraphNode h = node_by_value(g, 7.0f);
+    nd = 4;
+    CU(cuGraphNodeGetDependencies(h, deps, ded, &nd));
+    ck_assert(nd == 2 && deps[0] == e && deps[1] == f && ded[1].type == CU_GRAPH_DEPENDENCY_TYPE_PROGRAMMATIC);
+    /* A capture into the caller's graph that fails gives no graph, and the caller's graph
+     * stays the caller's, with what was captured so far. */
+    size_t nn0 = 0, nn1 = 0;
+    CU(cuGraphGetNodes(g, NULL, &nn0));
+    CU(cuStreamBeginCaptureToGraph(s1, g, &h, NULL, 1, CU_STREAM_CAPTURE_MODE_GLOBAL));
+    fill(s1, x, 8.0f, 16);
+    CU_EQ(cuStreamSynchronize(s1), CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);
+    got = (CUgraph)1;
+    CU_EQ(cuStreamEndCapture(s1, &got), CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
+    ck_assert_ptr_null(got);
+    CU(cuGraphGetNodes(g, NULL, &nn1));
+    ck_assert_uint_eq(nn1, nn0 + 1);
+    CU(cuGraphDestroy(g));
+    CU(cuEventDestroy(fk));
+    CU(cuEventDestroy(jn));
+    CU(cuStreamDestroy(s1));
+    CU(cuStreamDestroy(s2));
     CU(cuMemFree(x));
     CU(cuMemFree(y));
 }
@@ -1780,6 +1967,7 @@ static Suite *simcuda_suite(void)
     tcase_add_test(tc, test_capture_dependencies);
     tcase_add_test(tc, test_graph_timing_and_activity);
     tcase_add_test(tc, test_graph_api);
+    tcase_add_test(tc, test_graph_edges_and_params);
     tcase_add_test(tc, test_kernel_node_params_and_attrs);
     tcase_add_test(tc, test_exec_update);
     tcase_add_test(tc, test_capture_graph_launch);
