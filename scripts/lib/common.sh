@@ -1,6 +1,6 @@
 # Shared set-up for scripts/check, scripts/demo and the benchmarks: install the Debian packages the
 # build needs (only the missing ones), bootstrap autotools, configure and build.
-# Sourced, not run. Uses: LCT_TOP (source tree), LANCET_BUILDDIR (default $LCT_TOP/build).
+# Sourced, not run. Uses: LCT_TOP (source tree), LCT_BUILDDIR (default $LCT_TOP/build).
 
 LCT_DEB_PACKAGES="autoconf automake libtool pkg-config make gcc check libsubunit-dev \
 libjansson-dev libsqlite3-dev sqlite3 libopenmpi-dev openmpi-bin"

@@ -67,7 +67,7 @@
 #define DW_IMPROVE_BASE_EVALS 64
 #define DW_IMPROVE_EVALS_PER_CAND 8
 #define DW_IMPROVE_MAX_EVALS 2048
-#define DW_IMPROVE_NODE_EVALS 4000000u
+#define DW_IMPROVE_NODE_EVALS 1500000u
 /* Windows tried per candidate and sweep. */
 #define DW_IMPROVE_OPTIONS 4
 /* Simulations the memory step may spend choosing which placement to undo. */

@@ -5,6 +5,8 @@
  *
  * See --help and docs/moe-train.md. */
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,6 +183,20 @@ static void parse(int argc, char **argv, opts_t *o, int rank, int world)
         usage_error("--experts %d is not a multiple of the rank count %d", c->experts, world);
     if (c->m % c->nh)
         usage_error("--m %d is not a multiple of --nh %d", c->m, c->nh);
+    /* Kernels and cuBLAS take element counts as int: every tensor must stay below 2^31
+     * elements (counted in double, before any int product can overflow). */
+    {
+        const double b = c->b, sl = c->sl, C = c->m, V = c->vocab, E = c->experts, N = b * sl;
+        const double S = E * fmax(1.0, ceil((double)c->cf * N / E));
+        const double sizes[] = {N * V, N * 4 * C, b * c->nh * sl * sl, S * 4 * C, V * C,
+                                E / world * 4 * C * C};
+        double big = 0;
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+            big = fmax(big, sizes[i]);
+        if (big > INT_MAX)
+            usage_error("configuration too large: a tensor of %.0f elements (kernels and cuBLAS "
+                        "take int sizes, at most %d)", big, INT_MAX);
+    }
     int cap = moe_capacity(c, world);
     if (cap % c->chunks)
         usage_error("capacity %d (cf %g, %d tokens, %d experts) is not a multiple of the overlap "

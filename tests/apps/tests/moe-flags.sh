@@ -30,4 +30,6 @@ expect_error overlap 1 "--overlap: 'fast' is neither none nor tutel:D" $MOE_TINY
 expect_error degree 1 "capacity 12 .* is not a multiple of the overlap degree 8" \
     $MOE_TINY --b 2 --cf 0.75 --overlap tutel:8
 expect_error heads 1 "--m 30 is not a multiple of --nh 4" --m 30 --nh 4
+expect_error large 1 "configuration too large: a tensor of [0-9]* elements" \
+    --nl 2 --m 32 --nh 2 --vocab 64 --b 65536 --sl 32768
 expect_error experts 2 "--experts 3 is not a multiple of the rank count 2" $MOE_TINY --experts 3

@@ -17,6 +17,8 @@
  * others taking part. */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,30 +270,46 @@ static const char *shm_base(void)
     return e && *e ? e : "/tmp";
 }
 
+/* A duration in seconds from the environment: a finite number > 0 (>= 0 with allow_zero), the
+ * whole value; anything else is reported once per variable and the default is used. */
+double simnccl_env_seconds(const char *name, double dflt, int allow_zero)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static char warned[8][40];
+    const char *e = getenv(name);
+    if (!e || !*e)
+        return dflt;
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(e, &end);
+    while (end && (*end == ' ' || *end == '\t'))
+        end++;
+    if (end != e && end && !*end && !errno && isfinite(v) && v <= 1e9 && (v > 0 || (allow_zero && v == 0)))
+        return v;
+    pthread_mutex_lock(&lock);
+    int seen = 0;
+    size_t i = 0;
+    for (; i < sizeof warned / sizeof warned[0] && warned[i][0]; i++)
+        seen |= strcmp(warned[i], name) == 0;
+    if (!seen) {
+        if (i < sizeof warned / sizeof warned[0])
+            snprintf(warned[i], sizeof warned[i], "%s", name);
+        fprintf(stderr, "simnccl: %s=%s is not %s number of seconds; using %g\n", name, e,
+                allow_zero ? "a non-negative" : "a positive", dflt);
+    }
+    pthread_mutex_unlock(&lock);
+    return dflt;
+}
+
 double simnccl_timeout_s(void)
 {
-    const char *e = getenv("SIMDEV_DEADLOCK_TIMEOUT_S");
-    if (e && *e) {
-        char *end = NULL;
-        double v = strtod(e, &end);
-        if (end != e && v > 0)
-            return v;
-        fprintf(stderr, "simnccl: SIMDEV_DEADLOCK_TIMEOUT_S=%s is not a positive number of seconds; "
-                "using 20\n", e);
-    }
-    return 20.0;
+    return simnccl_env_seconds("SIMDEV_DEADLOCK_TIMEOUT_S", 20.0, 0);
 }
 
 static double init_timeout_s(void)
 {
-    const char *e = getenv("SIMDEV_INIT_TIMEOUT_S");
-    if (e && *e) {
-        double v = strtod(e, NULL);
-        if (v > 0)
-            return v;
-    }
     double t = 3 * simnccl_timeout_s();
-    return t < 120 ? 120 : t;
+    return simnccl_env_seconds("SIMDEV_INIT_TIMEOUT_S", t < 120 ? 120 : t, 0);
 }
 
 static double now_s(void)

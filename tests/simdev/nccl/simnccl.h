@@ -103,6 +103,8 @@ const char *simnccl_dtype_name(int dtype);
 const char *simnccl_kind_name(int kind);
 void simnccl_task_describe(const simnccl_task_t *t, char *buf, size_t len);
 double simnccl_timeout_s(void);
+/* SIMDEV_* durations: a bad value is reported once and dflt is used. */
+double simnccl_env_seconds(const char *name, double dflt, int allow_zero);
 void simnccl_state_write(simnccl_comm_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The process-wide line: what this process waits on in NCCL now, on any communicator. */
 void simnccl_proc_state_write(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -173,8 +173,7 @@ static void arm_watchdog(void)
 {
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     static int armed;
-    const char *e = getenv("SIMDEV_DEADLOCK_EXIT_S");
-    double s = e && *e ? strtod(e, NULL) : 2 * simnccl_timeout_s() + 5;
+    double s = simnccl_env_seconds("SIMDEV_DEADLOCK_EXIT_S", 2 * simnccl_timeout_s() + 5, 1);
     if (s <= 0)
         return;
     pthread_mutex_lock(&lock);
