@@ -8,6 +8,11 @@
 # a failing build gives exit 1 and names the cause, and a missing NCCL fails clearly.
 . "$(dirname "$0")/moe-common.sh"
 
+# The GPU build of the trainer is not instrumented: it cannot load a sanitizer build's simulated
+# libraries (the ASan runtime must come first), so this test runs in plain builds only.
+if ldd "$top_builddir/tests/simdev/lib/libcuda.so.1" 2>/dev/null | grep -q 'libasan'; then
+    moe_skip "sanitizer build: the uninstrumented GPU build cannot load its simulated libraries"
+fi
 cuda=${CUDA_HOME:-/usr/local/cuda}
 [ -x "$cuda/bin/nvcc" ] || moe_skip "no nvcc in $cuda/bin"
 [ -e "$cuda/include/cuda.h" ] || moe_skip "no CUDA headers"

@@ -279,6 +279,15 @@ static CUresult sd_instantiate(CUgraphExec *out, CUgraph g, unsigned long long f
         return r;
     if (!out || !sd_graph_valid(g) || g->capturing)
         return CUDA_ERROR_INVALID_VALUE;
+    const unsigned long long known = CUDA_GRAPH_INSTANTIATE_FLAG_AUTO_FREE_ON_LAUNCH |
+                                     CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD | CUDA_GRAPH_INSTANTIATE_FLAG_DEVICE_LAUNCH |
+                                     CUDA_GRAPH_INSTANTIATE_FLAG_USE_NODE_PRIORITY;
+    if ((flags & ~known) || ((flags & CUDA_GRAPH_INSTANTIATE_FLAG_AUTO_FREE_ON_LAUNCH) &&
+                             (flags & CUDA_GRAPH_INSTANTIATE_FLAG_DEVICE_LAUNCH))) {
+        sd_log("cannot instantiate graph %u: instantiate flags 0x%llx are unknown or exclude each other",
+               g->id, flags);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
     if (sd_graph_has_mem_nodes(g) && sd_graph_has_live_exec(g->id)) {
         sd_log("cannot instantiate graph %u again: it has memory allocation or free nodes, and CUDA allows "
                "one exec of such a graph at a time (destroy the other first)", g->id);
@@ -684,6 +693,18 @@ static CUresult sd_exec_update(CUgraphExec x, CUgraph g, CUgraphExecUpdateResult
         if ((a->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC || a->type == CU_GRAPH_NODE_TYPE_MEM_FREE) &&
             (a->w.dptr != b->w.dptr || a->w.bytes != b->w.bytes)) {
             res.result = CU_GRAPH_EXEC_UPDATE_ERROR_NOT_SUPPORTED;
+            res.errorNode = b->orig;
+            goto fail_nodes;
+        }
+        /* cuda.h: a memcpy node's source and destination memory types cannot change; a 2D
+         * memset may change only its address and value. */
+        if ((a->type == CU_GRAPH_NODE_TYPE_MEMCPY &&
+             (a->w.copy.p.srcMemoryType != b->w.copy.p.srcMemoryType ||
+              a->w.copy.p.dstMemoryType != b->w.copy.p.dstMemoryType)) ||
+            (a->type == CU_GRAPH_NODE_TYPE_MEMSET && (a->w.set.height > 1 || b->w.set.height > 1) &&
+             (a->w.set.width != b->w.set.width || a->w.set.height != b->w.set.height ||
+              a->w.set.elem != b->w.set.elem || a->w.set.pitch != b->w.set.pitch))) {
+            res.result = CU_GRAPH_EXEC_UPDATE_ERROR_PARAMETERS_CHANGED;
             res.errorNode = b->orig;
             goto fail_nodes;
         }

@@ -296,11 +296,16 @@ static CUresult sd_mem_free(CUdeviceptr dptr)
     if (r)
         return r;
     sd_alloc_t *a = sd_mem_find(dptr);
-    if (!a || a->base != dptr || (a->kind != SD_ALLOC_DEVICE && a->kind != SD_ALLOC_ASYNC))
+    if (!a || a->base != dptr ||
+        (a->kind != SD_ALLOC_DEVICE && a->kind != SD_ALLOC_ASYNC && a->kind != SD_ALLOC_GRAPH))
         return CUDA_ERROR_INVALID_VALUE;
     /* As cudaFree: the device finishes all work first (the memory may be in use). */
     sd_all_host_wait();
-    sd_mem_release(a);
+    /* Memory of a graph's allocation node that the graph does not free is freed by the program
+     * (cuMemFree or cuMemFreeAsync, as CUDA documents). Its address belongs to the node here, so
+     * it stays reserved until every graph and exec holding the node is gone. */
+    if (a->kind != SD_ALLOC_GRAPH)
+        sd_mem_release(a);
     return CUDA_SUCCESS;
 }
 

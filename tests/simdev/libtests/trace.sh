@@ -48,6 +48,14 @@ for r in 0 1; do
             "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(1 for e in d["traceEvents"] if e.get("ph")=="X" and e.get("cat")=="kernel"))' "$tmp/t.rank$r.json")" 5
     fi
 done
+# a bad record bound: one warning per rank, the default used, the trace still written
+SIMDEV_TRACE_MAX_EVENTS=-5 simrun -n 1 --compute --fabric p4de --trace "$tmp/b" --timeout 120 -- \
+    "$TESTDIR/trace_app" >"$tmp/b.out" 2>&1
+expect "bad SIMDEV_TRACE_MAX_EVENTS: run" "$?" 0
+expect "bad SIMDEV_TRACE_MAX_EVENTS: one warning" \
+    "$(grep -c 'SIMDEV_TRACE_MAX_EVENTS=-5 is not a positive whole number; using 20000000' "$tmp/b.out")" 1
+expect "bad SIMDEV_TRACE_MAX_EVENTS: kernels traced" \
+    "$(q "$tmp/b.rank0.sqlite" "SELECT count(*) > 0 FROM CUPTI_ACTIVITY_KIND_KERNEL")" 1
 ar() { q "$tmp/t.rank$1.sqlite" "SELECT k.start || '-' || k.end FROM CUPTI_ACTIVITY_KIND_KERNEL k JOIN StringIds s ON s.id = k.shortName WHERE s.value LIKE 'ncclDevKernel_AllReduce%'"; }
 expect "all-reduce at the same virtual time on both ranks" "$(ar 0)" "$(ar 1)"
 echo "$passes passed, $fails failed"

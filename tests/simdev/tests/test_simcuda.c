@@ -1255,6 +1255,21 @@ START_TEST(test_graph_api)
     ck_assert(dget(x, 0) == 4.0f);
     CU(cuGraphExecDestroy(ex));
     CU(cuGraphDestroy(outer));
+    /* Memory of an allocation node that its graph does not free is the program's to free, with
+     * cuMemFree or cuMemFreeAsync, before the next launch. */
+    CUgraph ga;
+    CU(cuGraphCreate(&ga, 0));
+    ap.dptr = 0;
+    CU(cuGraphAddMemAllocNode(&an, ga, NULL, 0, &ap));
+    CU(cuGraphInstantiate(&ex, ga, 0));
+    CU(cuGraphLaunch(ex, NULL));
+    CU(cuCtxSynchronize());
+    CU(cuMemFree(ap.dptr));
+    CU(cuGraphLaunch(ex, NULL));
+    CU(cuMemFreeAsync(ap.dptr, NULL));
+    CU(cuCtxSynchronize());
+    CU(cuGraphExecDestroy(ex));
+    CU(cuGraphDestroy(ga));
     CU(cuGraphDestroy(child));
     CU(cuEventDestroy(ev));
     CU(cuMemFree(x));
@@ -1538,7 +1553,15 @@ START_TEST(test_exec_update)
     CUdeviceptr x = dalloc(64);
     CUgraph g1 = chain_graph(x, 1, 2, 0), g2 = chain_graph(x, 3, 4, 0), g3 = chain_graph(x, 5, 6, 1);
     CUgraphExec ex;
-    CU(cuGraphInstantiate(&ex, g1, 0));
+    stderr_begin();
+    CU_EQ(cuGraphInstantiate(&ex, g1, 1ull << 40), CUDA_ERROR_INVALID_VALUE);
+    CU_EQ(cuGraphInstantiate(&ex, g1, CUDA_GRAPH_INSTANTIATE_FLAG_AUTO_FREE_ON_LAUNCH |
+                                      CUDA_GRAPH_INSTANTIATE_FLAG_DEVICE_LAUNCH), CUDA_ERROR_INVALID_VALUE);
+    stderr_end();
+    CU(cuGraphInstantiate(&ex, g1, CUDA_GRAPH_INSTANTIATE_FLAG_USE_NODE_PRIORITY));
+    cuuint64_t xflags = 0;
+    CU(cuGraphExecGetFlags(ex, &xflags));
+    ck_assert_uint_eq(xflags, CUDA_GRAPH_INSTANTIATE_FLAG_USE_NODE_PRIORITY);
     CU(cuGraphLaunch(ex, NULL));
     CU(cuCtxSynchronize());
     ck_assert(dget(x, 0) == 2.0f);
@@ -1557,6 +1580,64 @@ START_TEST(test_exec_update)
     CU(cuGraphDestroy(g1));
     CU(cuGraphDestroy(g2));
     CU(cuGraphDestroy(g3));
+    /* Copies: a new address updates, a new memory type (device -> host) does not. */
+    static float host[16];
+    CUdeviceptr y = dalloc(64), z = dalloc(64);
+    CUDA_MEMCPY3D cp;
+    memset(&cp, 0, sizeof(cp));
+    cp.srcMemoryType = cp.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+    cp.srcDevice = x;
+    cp.dstDevice = y;
+    cp.WidthInBytes = 64;
+    cp.Height = cp.Depth = 1;
+    CUgraph c1, c2, c3;
+    CUgraphNode cn;
+    CU(cuGraphCreate(&c1, 0));
+    CU(cuGraphAddMemcpyNode(&cn, c1, NULL, 0, &cp, g_ctx));
+    cp.dstDevice = z;
+    CU(cuGraphCreate(&c2, 0));
+    CU(cuGraphAddMemcpyNode(&cn, c2, NULL, 0, &cp, g_ctx));
+    cp.dstMemoryType = CU_MEMORYTYPE_HOST;
+    cp.dstHost = host;
+    CU(cuGraphCreate(&c3, 0));
+    CU(cuGraphAddMemcpyNode(&cn, c3, NULL, 0, &cp, g_ctx));
+    CU(cuGraphInstantiate(&ex, c1, 0));
+    CU(cuGraphExecUpdate(ex, c2, &info));
+    CU_EQ(cuGraphExecUpdate(ex, c3, &info), CUDA_ERROR_GRAPH_EXEC_UPDATE_FAILURE);
+    ck_assert_int_eq(info.result, CU_GRAPH_EXEC_UPDATE_ERROR_PARAMETERS_CHANGED);
+    ck_assert_ptr_eq(info.errorNode, cn);
+    CU(cuGraphExecDestroy(ex));
+    CU(cuGraphDestroy(c1));
+    CU(cuGraphDestroy(c2));
+    CU(cuGraphDestroy(c3));
+    /* 2D memsets: the value updates, the shape does not. */
+    CUDA_MEMSET_NODE_PARAMS ms;
+    memset(&ms, 0, sizeof(ms));
+    ms.dst = y;
+    ms.pitch = 32;
+    ms.elementSize = 4;
+    ms.width = 4;
+    ms.height = 2;
+    ms.value = 1;
+    CU(cuGraphCreate(&c1, 0));
+    CU(cuGraphAddMemsetNode(&cn, c1, NULL, 0, &ms, g_ctx));
+    ms.value = 2;
+    CU(cuGraphCreate(&c2, 0));
+    CU(cuGraphAddMemsetNode(&cn, c2, NULL, 0, &ms, g_ctx));
+    ms.width = 8;
+    ms.height = 1;
+    CU(cuGraphCreate(&c3, 0));
+    CU(cuGraphAddMemsetNode(&cn, c3, NULL, 0, &ms, g_ctx));
+    CU(cuGraphInstantiate(&ex, c1, 0));
+    CU(cuGraphExecUpdate(ex, c2, &info));
+    CU_EQ(cuGraphExecUpdate(ex, c3, &info), CUDA_ERROR_GRAPH_EXEC_UPDATE_FAILURE);
+    ck_assert_int_eq(info.result, CU_GRAPH_EXEC_UPDATE_ERROR_PARAMETERS_CHANGED);
+    CU(cuGraphExecDestroy(ex));
+    CU(cuGraphDestroy(c1));
+    CU(cuGraphDestroy(c2));
+    CU(cuGraphDestroy(c3));
+    CU(cuMemFree(y));
+    CU(cuMemFree(z));
     CU(cuMemFree(x));
 }
 END_TEST

@@ -415,8 +415,16 @@ void simdev_trace_install(void)
     if (first) {
         snprintf(g_prefix, sizeof g_prefix, "%s", p);
         const char *m = getenv("SIMDEV_TRACE_MAX_EVENTS");
-        if (m && *m && strtoull(m, NULL, 10) > 0)
-            g_max = (size_t)strtoull(m, NULL, 10);
+        if (m && *m) {
+            /* digits only: strtoull would take "-5" as a huge count */
+            char *end = NULL;
+            unsigned long long v = m[strspn(m, "0123456789")] ? 0 : strtoull(m, &end, 10);
+            if (v > 0 && v <= (unsigned long long)SIZE_MAX / 2)
+                g_max = (size_t)v;
+            else
+                fprintf(stderr, "simdev trace: SIMDEV_TRACE_MAX_EVENTS=%s is not a positive whole "
+                        "number; using %zu\n", m, g_max);
+        }
     }
     pthread_mutex_unlock(&g_lock);
     if (!first)
