@@ -501,8 +501,16 @@ static lct_status_t rd_footprint(rd_t *r, lct_graph_t *g, json_t *node, lct_foot
     char d[96];
     bool unknown;
     LCT_CHECK(rd_get(r, node, "footprint", false, &v));
-    if (!v)
+    if (!v) {
+        /* No footprint key on a node that does work (a misspelt key, a hand-written file): the
+         * bytes it touches are not known, so it is a barrier (DESIGN.md §4.2: when in doubt,
+         * order). Empty and event nodes touch nothing. */
+        json_t *kind = json_object_get(node, "kind");
+        const char *ks = json_is_string(kind) ? json_string_value(kind) : "";
+        fp->unknown = strcmp(ks, "empty") != 0 && strcmp(ks, "event_record") != 0 &&
+                      strcmp(ks, "event_wait") != 0;
         return LCT_OK;
+    }
     size_t old = rd_push_key(r, "footprint");
     if (json_is_string(v)) {
         if (strcmp(json_string_value(v), "unknown") != 0)

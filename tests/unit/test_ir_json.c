@@ -378,20 +378,28 @@ START_TEST(round_trip_empty_and_defaults)
     lct_graph_destroy(h);
     lct_graph_destroy(g);
 
-    /* a minimal node takes the defaults of lct_graph_add_node */
+    /* a minimal node takes the defaults of lct_graph_add_node, except that a node doing work
+     * without a footprint key has an unknown footprint (a barrier); an empty node's is empty */
     const char *txt =
         "{\"format\": \"lancet-step-graph\", \"version\": 1, \"meta\": {\"world_size\": 8},"
         " \"nodes\": [{\"kind\": \"kernel\"}, {\"kind\": \"collective\", \"coll\": "
-        "{\"op\": \"all_reduce\", \"comm\": 5, \"seq\": 0}, \"future_key\": [1, 2]}],"
+        "{\"op\": \"all_reduce\", \"comm\": 5, \"seq\": 0}, \"future_key\": [1, 2]},"
+        " {\"kind\": \"empty\"}, {\"kind\": \"kernel\", \"footprnt\": []}],"
         " \"future_section\": {}}";
     ck_assert_int_eq(lct_ir_read_string(txt, strlen(txt), &h, err, sizeof(err)), LCT_OK);
     lct_graph_create(&g);
     g->meta.world_size = 8;
     lct_graph_add_node(g, LCT_NODE_KERNEL, NULL, NULL);
     lct_graph_add_node(g, LCT_NODE_COLLECTIVE, NULL, NULL);
+    lct_graph_add_node(g, LCT_NODE_EMPTY, NULL, NULL);
+    lct_graph_add_node(g, LCT_NODE_KERNEL, NULL, NULL);
     LCT_NODE(g, 1)->coll.op = LCT_COLL_ALLREDUCE;
     LCT_NODE(g, 1)->coll.comm = 5;
+    LCT_NODE(g, 0)->fp.unknown = true;
+    LCT_NODE(g, 1)->fp.unknown = true;
+    LCT_NODE(g, 3)->fp.unknown = true; /* misspelt key: not silently "touches nothing" */
     assert_graphs_equal(g, h);
+    ck_assert(!LCT_NODE(h, 2)->fp.unknown);
     ck_assert_str_eq(LCT_NODE(h, 0)->name, "kernel");
     ck_assert_str_eq(LCT_NODE(h, 0)->lib, "generic");
     ck_assert_int_eq(LCT_NODE(h, 1)->coll.nranks, 8); /* default: the world size */
