@@ -213,7 +213,7 @@ int lct_config_load(void)
             LCT_WARN("unknown variable %s ignored (lancet-info --config lists all)", name);
         problems++;
     }
-    lct_log_configure(values[LCT_CFG_LOG].s, values[LCT_CFG_LOG_SUBSYS].s,
+    problems += lct_log_configure(values[LCT_CFG_LOG].s, values[LCT_CFG_LOG_SUBSYS].s,
                       values[LCT_CFG_LOG_FILE].s);
     return problems;
 }

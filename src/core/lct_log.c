@@ -79,7 +79,7 @@ static int path_append(char *path, size_t cap, size_t *o, const char *s, size_t 
     return 1;
 }
 
-static void open_log_file(const char *pattern)
+static int open_log_file(const char *pattern)
 {
     char path[4096];
     size_t o = 0;
@@ -111,22 +111,24 @@ static void open_log_file(const char *pattern)
         LCT_WARN("LANCET_LOG_FILE: '%.64s...' expands to a path longer than %zu bytes; logging to "
                  "stderr",
                  pattern, sizeof(path) - 1);
-        return;
+        return 1;
     }
     FILE *f = fopen(path, "a");
     if (!f) {
         LCT_WARN("LANCET_LOG_FILE: cannot open '%s': %m; logging to stderr", path);
-        return;
+        return 1;
     }
     pthread_mutex_lock(&log_lock);
     if (log_file_owned)
         fclose(log_file_owned);
     log_file_owned = f;
     pthread_mutex_unlock(&log_lock);
+    return 0;
 }
 
-void lct_log_configure(const char *level, const char *subsys, const char *file)
+int lct_log_configure(const char *level, const char *subsys, const char *file)
 {
+    int problems = 0;
     if (level)
         for (int i = 0; i <= LCT_LOG_TRACE; i++)
             if (strcasecmp(level, level_names[i]) == 0)
@@ -150,13 +152,16 @@ void lct_log_configure(const char *level, const char *subsys, const char *file)
                     mask |= 1u << i;
                     found = 1;
                 }
-            if (!found)
+            if (!found) {
+                problems++;
                 LCT_WARN("LANCET_LOG_SUBSYS: unknown subsystem '%s' ignored; accepted: "
                          "INIT,CONFIG,IR,ANALYSIS,COST,SCHED,CAPTURE,PLUGIN,TOOLS,ALL",
                          tok);
+            }
         }
         lct_log_subsys = exclude ? (LCT_SUBSYS_ALL & ~mask) : mask;
     }
     if (file && *file)
-        open_log_file(file);
+        problems += open_log_file(file);
+    return problems;
 }

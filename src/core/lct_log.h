@@ -34,8 +34,9 @@ extern unsigned lct_log_subsys;
 void lct_log_msg(lct_log_level_t level, unsigned subsys, const char *file, int line,
                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-/* Apply LANCET_LOG / LANCET_LOG_SUBSYS / LANCET_LOG_FILE (called by lct_config_load). */
-void lct_log_configure(const char *level, const char *subsys, const char *file);
+/* Apply LANCET_LOG / LANCET_LOG_SUBSYS / LANCET_LOG_FILE (called by lct_config_load). Returns the
+ * number of problems warned about (unknown subsystems, a log file that cannot be opened). */
+int lct_log_configure(const char *level, const char *subsys, const char *file);
 /* The rank shown in the prefix; -1 (default) shows no rank. */
 void lct_log_set_rank(int rank);
 /* Redirect output (tests); NULL restores stderr. */

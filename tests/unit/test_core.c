@@ -106,6 +106,21 @@ START_TEST(config_unknown_variable)
 }
 END_TEST
 
+START_TEST(config_counts_log_problems)
+{
+    clear_lancet_env();
+    setenv("LANCET_LOG_SUBSYS", "SCHED,BOGUS", 1);
+    setenv("LANCET_LOG_FILE", "/nonexistent-dir/lancet.log", 1);
+    log_capture_begin();
+    ck_assert_int_eq(lct_config_load(), 2);
+    log_capture_end();
+    ck_assert_ptr_nonnull(strstr(logbuf, "LANCET_LOG_SUBSYS: unknown subsystem 'BOGUS'"));
+    ck_assert_ptr_nonnull(strstr(logbuf, "LANCET_LOG_FILE: cannot open '/nonexistent-dir/lancet.log'"));
+    clear_lancet_env();
+    ck_assert_int_eq(lct_config_load(), 0);
+}
+END_TEST
+
 START_TEST(config_set_and_find)
 {
     lct_cfg_id_t id;
@@ -260,6 +275,7 @@ int main(void)
     tcase_add_test(tc, config_env_values);
     tcase_add_test(tc, config_bad_values_fall_back);
     tcase_add_test(tc, config_unknown_variable);
+    tcase_add_test(tc, config_counts_log_problems);
     tcase_add_test(tc, config_set_and_find);
     tcase_add_test(tc, config_print_lists_all);
     tcase_add_test(tc, log_levels_and_subsys);
