@@ -8,9 +8,10 @@
  *
  * Invariant kept. Only SCHED edges are added; no node and no existing edge is touched, so every
  * true dependency (footprint conflicts, barriers, collective order: DESIGN.md invariants 1-3)
- * still holds. Each added edge is checked against the current reachability before it is added,
- * so the graph stays acyclic; lct_graph_fill_adj verifies it again at the end. Added peak live
- * memory stays within ctx->mem_budget_bytes (invariant 6).
+ * still holds. Each placement edge is checked against the current reachability before it is
+ * added, so the graph stays acyclic; pins are checked as a whole (below); lct_graph_fill_adj
+ * verifies it again at the end. Added peak live memory, relative to the graph as the pass
+ * received it, stays within ctx->mem_budget_bytes (invariant 6).
  *
  * Eligibility (Lancet, MLSys'24, section on dW scheduling). The windows are the backward a2a's in
  * launch order. A dW node d may go into the window of a2a A when d is a compute node of role dw,
@@ -19,11 +20,29 @@
  * when dW1 reaches dW2, dW2 never goes into an earlier window than dW1. Eligibility is always
  * evaluated on the current graph, placements included, because placements add paths.
  *
- * Greedy (the paper's best fit). Walk the windows in launch order with remaining = t(A). First
- * every unused dW whose last eligible window is this one is forced in (launch order). Then
- * repeatedly take the unused eligible dW minimising |t(dW) - remaining| (ties: earlier launch),
- * subtract its cost, and stop when none is left, or when one is already placed and the best is
- * more than 2x the remaining time (which includes remaining <= 0). Costs are isolated costs.
+ * Greedy (the paper's best fit). Walk the windows in launch order with remaining = t(A). First,
+ * except in the final window, every unused dW whose last eligible window is this one is forced
+ * in (launch order). Then repeatedly take the unused eligible dW minimising |t(dW) - remaining|
+ * (ties: earlier launch), subtract its cost, and stop when none is left, or when one is already
+ * placed and the best is more than 2x the remaining time (which includes remaining <= 0). Costs
+ * are isolated costs.
+ *
+ * Final window (ours; the paper forces in there too). In the final window the forced-in rule
+ * takes every dW still unplaced, far more work than the window lasts on big models (GPT2-L, 16
+ * V100s: 60 dW into one 2.7 ms window). The paper's all-reduce starts after the backward, so
+ * that only fills the window; in a DDP-style step each gradient bucket's all-reduce waits for
+ * its last dW, and the pile-up delays the all-reduce tail (72 ms exposed there). So the final
+ * window gets best fit only, and what is left is pinned.
+ *
+ * Pins (ours). An unplaced candidate d is kept where the program launched it: SCHED edges
+ * prev -> d and d -> next, where prev / next are the nearest compute nodes of d's stream before
+ * / after it in launch order that are not candidates themselves (edges implied by the input
+ * graph are not added). After the dependency reconstruction only true dependencies remain, so
+ * an unplaced dW would otherwise run as soon as its inputs exist, competing with the critical
+ * path, or pile up with others in front of an all-reduce. Pins are part of every graph the pass
+ * evaluates (dw_apply) and of the final one. Together with placement edges they can close a
+ * cycle; the edge list is then checked (Kahn's count) and, on a cycle, all pins are left out of
+ * that graph. docs/passes.md has the measurements.
  *
  * Edges. Placing d in the window of A adds
  *   p -> d  for every direct predecessor p of A   ("start with the window": d becomes ready
@@ -39,16 +58,20 @@
  *
  * Improvement (ours; the paper has no interference model). With ctx->dw_improve, a local search
  * under the timeline simulator with ctx->interference: first "unplace everything" is tried,
- * then for each candidate in launch order: move it out of its window, or into one of the few
- * nearest eligible windows (for an unplaced dW, the windows with the most room left). The first
- * move that lowers the simulated makespan by more than one part per million is kept; sweeps
- * repeat while something improves, within a fixed number of simulations (deterministic).
+ * then for each candidate in launch order: move it out of its window (so, pin it), or into one
+ * of the few nearest eligible windows (for an unplaced dW, the windows with the most room
+ * left; eligibility is judged with the dW pinned). The first move that lowers the simulated
+ * makespan by more than one part per million is kept; sweeps repeat while something improves,
+ * within a fixed number of simulations (deterministic). Last, "no pins at all" is tried once.
  * Moves that raise peak memory beyond the budget are not taken.
  *
- * Memory. Delaying a dW keeps the activation gradients it reads alive longer. The pass simulates
- * the graph before and after; when the added peak exceeds the budget, placements are undone one
- * at a time, each time the one whose removal lowers the peak most (ties: the last placed), or,
- * when that would need too many simulations, the last placed, until the budget holds. */
+ * Memory. Delaying a dW keeps the activation gradients it reads alive longer, and so can a pin.
+ * The budget is relative to peak0, the peak of the graph as the pass received it. First the
+ * pins alone (nothing placed) are simulated; when they already exceed the budget, the pass runs
+ * without pins. So "nothing placed" always keeps the budget, and when the plan's added peak
+ * exceeds it, placements are undone one at a time (an undone dW is pinned), each time the one
+ * whose removal lowers the peak most (ties: the last placed), or, when that would need too many
+ * simulations, the last placed, until the budget holds. */
 #include "sched/lct_sched.h"
 
 #include <math.h>
@@ -91,6 +114,11 @@ typedef struct {
     int32_t *assign;             /* per candidate: window index, or -1 */
     uint32_t *seq;               /* per candidate: placement stamp (larger = later) */
     uint32_t next_seq;
+    uint32_t *pin_prev, *pin_next; /* per candidate: stream neighbours, or DW_NONE */
+    bool pins;                     /* pin unplaced candidates (off when pins alone break the
+                                    * memory budget) */
+    uint32_t *topo_off, *topo_succ, *topo_deg, *topo_queue; /* scratch of the cycle check */
+    size_t topo_cap;
 } dw_t;
 
 static double node_cost(const lct_graph_t *g, uint32_t v)
@@ -115,6 +143,61 @@ static void dw_free(dw_t *dw)
     free(dw->cand);
     free(dw->assign);
     free(dw->seq);
+    free(dw->pin_prev);
+    free(dw->pin_next);
+    free(dw->topo_off);
+    free(dw->topo_succ);
+    free(dw->topo_deg);
+    free(dw->topo_queue);
+}
+
+/* Does node a come before node b in launch order (ties: index)? */
+static bool launch_before(const lct_graph_t *g, uint32_t a, uint32_t b)
+{
+    uint32_t la = LCT_NODE(g, a)->launch_order, lb = LCT_NODE(g, b)->launch_order;
+    return la < lb || (la == lb && a < b);
+}
+
+/* The pins of each candidate: the nearest compute nodes of its stream, by launch order, before
+ * and after it that are not candidates themselves. */
+static lct_status_t dw_setup_pins(dw_t *dw)
+{
+    lct_graph_t *g = dw->g;
+    uint32_t n = dw->n;
+    uint64_t *is_cand = calloc(((size_t)n + 63) / 64 + 1, sizeof(uint64_t));
+    dw->pin_prev = malloc(((size_t)dw->ncand + 1) * sizeof(uint32_t));
+    dw->pin_next = malloc(((size_t)dw->ncand + 1) * sizeof(uint32_t));
+    dw->topo_off = malloc(((size_t)n + 2) * sizeof(uint32_t));
+    dw->topo_deg = malloc(((size_t)n + 1) * sizeof(uint32_t));
+    dw->topo_queue = malloc(((size_t)n + 1) * sizeof(uint32_t));
+    if (!is_cand || !dw->pin_prev || !dw->pin_next || !dw->topo_off || !dw->topo_deg ||
+        !dw->topo_queue) {
+        free(is_cand);
+        LCT_WARN("dw pass: out of memory preparing the pins of %u candidates", dw->ncand);
+        return LCT_ERR_NOMEM;
+    }
+    for (uint32_t ci = 0; ci < dw->ncand; ci++)
+        lct_bitset_set(is_cand, dw->cand[ci]);
+    for (uint32_t ci = 0; ci < dw->ncand; ci++) {
+        uint32_t d = dw->cand[ci], prev = DW_NONE, next = DW_NONE;
+        int32_t s = LCT_NODE(g, d)->stream;
+        for (uint32_t x = 0; x < n; x++) {
+            const lct_node_t *nx = LCT_NODE(g, x);
+            if (nx->stream != s || lct_bitset_test(is_cand, x) || !lct_sched_is_compute(nx))
+                continue;
+            if (launch_before(g, x, d)) {
+                if (prev == DW_NONE || launch_before(g, prev, x))
+                    prev = x;
+            } else if (next == DW_NONE || launch_before(g, x, next)) {
+                next = x;
+            }
+        }
+        dw->pin_prev[ci] = prev;
+        dw->pin_next[ci] = next;
+        dw->pins = dw->pins || prev != DW_NONE || next != DW_NONE;
+    }
+    free(is_cand);
+    return LCT_OK;
 }
 
 static lct_status_t dw_setup(dw_t *dw)
@@ -183,7 +266,7 @@ static lct_status_t dw_setup(dw_t *dw)
     for (uint32_t i = 0; i < dw->ncand; i++)
         dw->assign[i] = -1;
     free(down);
-    return LCT_OK;
+    return dw_setup_pins(dw);
 nomem:
     free(down);
     LCT_WARN("dw pass: out of memory preparing %u nodes", n);
@@ -233,16 +316,83 @@ static lct_status_t dw_add_edges(dw_t *dw, uint32_t ci, uint32_t w, lct_reach_t 
     return LCT_OK;
 }
 
-/* Make the graph's edges the entry edges plus the placements of dw->assign; fill adjacency. */
+/* Is the graph's edge list acyclic? Kahn's count on the edges as they stand, so that a cycle
+ * closed by pins is found without lct_graph_fill_adj reporting it as an error. */
+static lct_status_t dw_acyclic(dw_t *dw, bool *ok_p)
+{
+    const lct_graph_t *g = dw->g;
+    size_t ne = g->edges.len;
+    uint32_t n = dw->n, *off = dw->topo_off, *deg = dw->topo_deg, *queue = dw->topo_queue;
+    uint32_t done = 0, head = 0, tail = 0;
+
+    if (ne > dw->topo_cap) {
+        uint32_t *p = realloc(dw->topo_succ, ne * sizeof(uint32_t));
+        if (!p) {
+            LCT_WARN("dw pass: out of memory checking %zu edges for cycles", ne);
+            return LCT_ERR_NOMEM;
+        }
+        dw->topo_succ = p;
+        dw->topo_cap = ne;
+    }
+    memset(off, 0, ((size_t)n + 2) * sizeof(uint32_t));
+    memset(deg, 0, ((size_t)n + 1) * sizeof(uint32_t));
+    for (size_t i = 0; i < ne; i++) {
+        off[g->edges.data[i].src + 2]++;
+        deg[g->edges.data[i].dst]++;
+    }
+    for (uint32_t v = 0; v < n; v++)
+        off[v + 2] += off[v + 1];
+    for (size_t i = 0; i < ne; i++)
+        dw->topo_succ[off[g->edges.data[i].src + 1]++] = g->edges.data[i].dst;
+    /* off[v] .. off[v + 1] now holds v's successors; each node is queued at most once */
+    for (uint32_t v = 0; v < n; v++)
+        if (!deg[v])
+            queue[tail++] = v;
+    while (head < tail) {
+        uint32_t v = queue[head++];
+        done++;
+        for (uint32_t i = off[v]; i < off[v + 1]; i++)
+            if (--deg[dw->topo_succ[i]] == 0)
+                queue[tail++] = dw->topo_succ[i];
+    }
+    *ok_p = done == n;
+    return LCT_OK;
+}
+
+/* Make the graph's edges the entry edges, plus the placements of dw->assign, plus (when pins are
+ * on) the pins of every unplaced candidate; fill adjacency. When the pins would close a cycle
+ * through placement edges, all of them are left out of this graph (deterministic). */
 static lct_status_t dw_apply(dw_t *dw)
 {
-    dw->g->edges.len = dw->base_nedges;
-    dw->g->adj_valid = false;
+    lct_graph_t *g = dw->g;
+    g->edges.len = dw->base_nedges;
+    g->adj_valid = false;
     for (uint32_t ci = 0; ci < dw->ncand; ci++)
         if (dw->assign[ci] >= 0)
             LCT_CHECK(dw_add_edges(dw, ci, (uint32_t)dw->assign[ci], NULL));
-    return lct_graph_fill_adj(dw->g);
+    if (dw->pins) {
+        size_t mark = g->edges.len;
+        for (uint32_t ci = 0; ci < dw->ncand; ci++) {
+            uint32_t d = dw->cand[ci], p = dw->pin_prev[ci], q = dw->pin_next[ci];
+            if (dw->assign[ci] >= 0)
+                continue;
+            if (p != DW_NONE && !rpath(&dw->base, p, d))
+                LCT_CHECK(lct_graph_add_edge(g, p, d, LCT_EDGE_SCHED));
+            if (q != DW_NONE && !rpath(&dw->base, d, q))
+                LCT_CHECK(lct_graph_add_edge(g, d, q, LCT_EDGE_SCHED));
+        }
+        if (g->edges.len != mark) {
+            bool ok = false;
+            LCT_CHECK(dw_acyclic(dw, &ok));
+            if (!ok) {
+                LCT_DEBUG(SCHED, "dw pins: they would close a cycle; left out of this graph");
+                g->edges.len = mark;
+            }
+        }
+    }
+    return lct_graph_fill_adj(g);
 }
+
 
 static lct_status_t dw_sim(dw_t *dw, double *ms_p, double *peak_p)
 {
@@ -296,8 +446,9 @@ static lct_status_t dw_greedy(dw_t *dw)
         double rem = node_cost(g, dw->win[w]);
         uint32_t here = 0;
 
-        /* forced in: this is the dW's last chance */
-        for (uint32_t ci = 0; ci < dw->ncand; ci++) {
+        /* forced in: this is the dW's last chance. Not in the final window, where it would
+         * take every dW still unplaced (see the file comment); those are pinned instead. */
+        for (uint32_t ci = 0; w + 1 < dw->nwin && ci < dw->ncand; ci++) {
             if (dw->assign[ci] >= 0 || !dw_eligible(dw, &r, ci, w))
                 continue;
             bool later = false;
@@ -444,6 +595,12 @@ static lct_status_t dw_improve(dw_t *dw, double peak_before, double *ms_io, doub
                 dw->assign[ci] = old;
                 break;
             }
+            /* eligibility is judged without ci's own pins, as without its own placement */
+            /* Eligibility on the graph with ci unplaced, so pinned: its pins keep the options to
+             * windows that can run while its stream neighbours do. Judging it without them
+             * (as without its own placement) lets far moves in that each win locally but
+             * lose at the step's end: GPT2-L on 16 / 32 V100s measured 1.185x / 1.270x
+             * instead of 1.219x / 1.319x. */
             LCT_CHECK_GOTO(lct_reach_fill(g, &rm), st, out);
             have_rm = true;
             evals++;
@@ -471,6 +628,20 @@ static lct_status_t dw_improve(dw_t *dw, double peak_before, double *ms_io, doub
             }
             if (!taken)
                 dw->assign[ci] = old;
+        }
+    }
+    /* Pins are a guess about where an unplaced dW hurts least; where running free is better
+     * (a pinned dW that holds a critical-path kernel back), drop them all. */
+    if (dw->pins) {
+        dw->pins = false;
+        LCT_CHECK_GOTO(dw_eval(dw, &ms, &peak), st, out);
+        evals++;
+        if (dw_accept(dw, peak_before, cur, cur_peak, ms, peak)) {
+            cur = ms;
+            cur_peak = peak;
+            moves++;
+        } else {
+            dw->pins = true;
         }
     }
     *ms_io = cur;
@@ -586,6 +757,16 @@ lct_status_t lct_pass_dw(lct_graph_t *g, lct_plan_ctx_t *ctx)
     ms = ms0;
     peak = peak0;
     if (dw.nwin && dw.ncand) {
+        /* The memory step can always fall back to "nothing placed", so that state must keep the
+         * budget on its own: pins alone that break it are not used. */
+        if (dw.pins) {
+            LCT_CHECK_GOTO(dw_eval(&dw, &ms, &peak), st, fail);
+            if (peak - peak0 > (double)ctx->mem_budget_bytes) {
+                LCT_DEBUG(SCHED, "dw pins: +%.0f bytes of peak memory over budget; not used",
+                          peak - peak0);
+                dw.pins = false;
+            }
+        }
         LCT_CHECK_GOTO(dw_greedy(&dw), st, fail);
         LCT_CHECK_GOTO(dw_eval(&dw, &ms, &peak), st, fail);
         LCT_DEBUG(SCHED, "dw greedy: %u of %u candidates placed, predicted %.1f -> %.1f us",
