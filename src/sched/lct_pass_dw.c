@@ -266,7 +266,10 @@ static lct_status_t dw_setup(dw_t *dw)
     for (uint32_t i = 0; i < dw->ncand; i++)
         dw->assign[i] = -1;
     free(down);
-    return dw_setup_pins(dw);
+    LCT_CHECK(dw_setup_pins(dw));
+    if (dw->ctx->dw_paper)
+        dw->pins = false; /* the paper's rules exactly: unplaced dW are not pinned */
+    return LCT_OK;
 nomem:
     free(down);
     LCT_WARN("dw pass: out of memory preparing %u nodes", n);
@@ -448,7 +451,8 @@ static lct_status_t dw_greedy(dw_t *dw)
 
         /* forced in: this is the dW's last chance. Not in the final window, where it would
          * take every dW still unplaced (see the file comment); those are pinned instead. */
-        for (uint32_t ci = 0; w + 1 < dw->nwin && ci < dw->ncand; ci++) {
+        bool force = w + 1 < dw->nwin || dw->ctx->dw_paper;
+        for (uint32_t ci = 0; force && ci < dw->ncand; ci++) {
             if (dw->assign[ci] >= 0 || !dw_eligible(dw, &r, ci, w))
                 continue;
             bool later = false;
@@ -595,7 +599,6 @@ static lct_status_t dw_improve(dw_t *dw, double peak_before, double *ms_io, doub
                 dw->assign[ci] = old;
                 break;
             }
-            /* eligibility is judged without ci's own pins, as without its own placement */
             /* Eligibility on the graph with ci unplaced, so pinned: its pins keep the options to
              * windows that can run while its stream neighbours do. Judging it without them
              * (as without its own placement) lets far moves in that each win locally but

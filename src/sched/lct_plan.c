@@ -31,6 +31,7 @@ void lct_plan_ctx_init(lct_plan_ctx_t *ctx, const lct_device_profile_t *dev,
     ctx->mem_budget_bytes = mb > 0 ? (uint64_t)mb << 20 : 0;
     ctx->dw = lct_config_bool(LCT_CFG_DW);
     ctx->dw_improve = lct_config_bool(LCT_CFG_DW_IMPROVE);
+    ctx->dw_paper = lct_config_bool(LCT_CFG_DW_PAPER);
     ctx->allreduce_fill = lct_config_bool(LCT_CFG_ALLREDUCE_FILL);
     ctx->pipeline = lct_config_bool(LCT_CFG_PIPELINE);
     ctx->pipeline_max_chunks = (int)lct_config_int(LCT_CFG_PIPELINE_MAX_CHUNKS);
@@ -300,6 +301,7 @@ char *lct_plan_report_json(const lct_graph_t *g, const lct_plan_ctx_t *ctx)
     jset(dw, "candidates", json_integer(r->dw_candidates), &bad);
     jset(dw, "placed", json_integer(r->dw_placed), &bad);
     jset(dw, "improve", json_boolean(ctx->dw_improve), &bad);
+    jset(dw, "paper_rules", json_boolean(ctx->dw_paper), &bad);
     jset(dw, "improve_moves", json_integer(r->improve_moves), &bad);
     jset(dw, "dropped_for_memory", json_integer(r->dropped_for_memory), &bad);
     jset(mem, "extra_peak_bytes", jreal(r->extra_mem_bytes), &bad);

@@ -97,6 +97,9 @@ typedef struct {
     /* Tutel-style baseline (lancet-opt --tutel D): when > 0 the pipeline pass cuts only each
      * MoE layer's all-to-all .. expert FFN .. all-to-all, with k = tutel_degree, no search. */
     int tutel_degree;
+    /* LANCET_DW_PAPER: the paper's greedy exactly (forced-in also in the final window, unplaced dW
+     * not pinned) instead of our final-window rule and pins (docs/passes.md). */
+    bool dw_paper;
 } lct_plan_ctx_t;
 
 /* Context from the LANCET_* registry (call lct_config_load first) and the given profiles. */

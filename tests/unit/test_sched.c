@@ -258,6 +258,40 @@ START_TEST(dw_golden_greedy)
 }
 END_TEST
 
+/* LANCET_DW_PAPER: the paper's rules exactly. In the final window (A2, 40 us) e's last chance
+ * has come, so it is forced in before the best fit: remaining 40 - 20 = 20, then d (35) is the
+ * best fit (|35 - 20| = 15 <= 2 x 20), remaining -15; nothing is left. All 6 are placed, e and d
+ * in window 2, and no pins exist. */
+START_TEST(dw_golden_paper_rules)
+{
+    golden_t n;
+    lct_graph_t *g = golden_graph(&n);
+    lct_plan_ctx_t ctx;
+    ck_assert_int_eq(setenv("LANCET_DW_PAPER", "1", 1), 0);
+    lct_config_load();
+    lct_plan_ctx_init(&ctx, NULL, NULL);
+    unsetenv("LANCET_DW_PAPER");
+    ck_assert(ctx.dw_paper);
+    ctx.interference = 0;
+    ctx.allreduce_fill = ctx.pipeline = ctx.dw_improve = false;
+    ctx.dw = true;
+    ctx.mem_budget_bytes = 1ull << 30;
+    ck_assert_int_eq(lct_pass_dw(g, &ctx), LCT_OK);
+    ck_assert_uint_eq(ctx.report.dw_placed, 6);
+    ck_assert_int_eq(window_of(&ctx, n.a), 0);
+    ck_assert_int_eq(window_of(&ctx, n.b), 0);
+    ck_assert_int_eq(window_of(&ctx, n.c), 1);
+    ck_assert_int_eq(window_of(&ctx, n.f), 1);
+    ck_assert_int_eq(window_of(&ctx, n.d), 2);
+    ck_assert_int_eq(window_of(&ctx, n.e), 2);
+    ck_assert_double_eq(ctx.report.windows[2].t_dw, 55);
+    ck_assert(has_sched(g, n.e, n.c2)); /* as a placement now, not a pin */
+    lct_plan_ctx_fini(&ctx);
+    lct_config_reset();
+    lct_graph_destroy(g);
+}
+END_TEST
+
 /* The all-reduce gap fill on the golden graph after the dW pass. In the simulated timeline, f
  * (last input of R1) ends inside window 1, so R1 cannot run in the gap A0..A1 (it would start
  * after A1 does: overshoot larger than the idle time it fills), but it fits the gap A1..A2 (c1's
@@ -983,6 +1017,7 @@ int main(void)
     TCase *tc = tcase_create("sched");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, dw_golden_greedy);
+    tcase_add_test(tc, dw_golden_paper_rules);
     tcase_add_test(tc, allreduce_golden_fill);
     tcase_add_test(tc, allreduce_fill_prefix_and_chain);
     tcase_add_test(tc, allreduce_fill_keeps_order);
