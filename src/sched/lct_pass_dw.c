@@ -267,7 +267,7 @@ static lct_status_t dw_setup(dw_t *dw)
         dw->assign[i] = -1;
     free(down);
     LCT_CHECK(dw_setup_pins(dw));
-    if (dw->ctx->dw_paper)
+    if (dw->ctx->dw_rules == LCT_DW_RULES_PAPER)
         dw->pins = false; /* the paper's rules exactly: unplaced dW are not pinned */
     return LCT_OK;
 nomem:
@@ -451,7 +451,7 @@ static lct_status_t dw_greedy(dw_t *dw)
 
         /* forced in: this is the dW's last chance. Not in the final window, where it would
          * take every dW still unplaced (see the file comment); those are pinned instead. */
-        bool force = w + 1 < dw->nwin || dw->ctx->dw_paper;
+        bool force = w + 1 < dw->nwin || dw->ctx->dw_rules == LCT_DW_RULES_PAPER;
         for (uint32_t ci = 0; force && ci < dw->ncand; ci++) {
             if (dw->assign[ci] >= 0 || !dw_eligible(dw, &r, ci, w))
                 continue;
@@ -734,7 +734,62 @@ static lct_status_t dw_report(dw_t *dw, lct_plan_report_t *rep)
     return LCT_OK;
 }
 
+static lct_status_t dw_pass_rules(lct_graph_t *g, lct_plan_ctx_t *ctx);
+
+/* Two rule sets (see the file comment): ours, and the paper's exactly. LANCET_DW_RULES=own or
+ * paper runs that one; auto runs both, the paper's on a copy of the graph, and keeps the one
+ * whose simulated step is shorter (ties: ours). The pass only adds edges, so keeping the
+ * paper's result means taking the copy's edge list. */
 lct_status_t lct_pass_dw(lct_graph_t *g, lct_plan_ctx_t *ctx)
+{
+    lct_graph_t *gp = NULL;
+    lct_plan_ctx_t cp;
+    lct_status_t st;
+
+    ctx->report.dw_paper_rules = ctx->dw_rules == LCT_DW_RULES_PAPER;
+    if (ctx->dw_rules != LCT_DW_RULES_AUTO)
+        return dw_pass_rules(g, ctx);
+    LCT_CHECK(lct_graph_clone(g, &gp));
+    st = lct_graph_fill_adj(gp);
+    if (st != LCT_OK) {
+        lct_graph_destroy(gp);
+        return st;
+    }
+    st = dw_pass_rules(g, ctx);
+    if (st != LCT_OK) {
+        lct_graph_destroy(gp);
+        return st;
+    }
+    cp = *ctx;
+    cp.dw_rules = LCT_DW_RULES_PAPER;
+    cp.report.windows = NULL; /* the copy's dW report is its own */
+    cp.report.nwindows = 0;
+    st = dw_pass_rules(gp, &cp);
+    if (st == LCT_OK && cp.report.predicted_after_us < ctx->report.predicted_after_us) {
+        __typeof__(g->edges) tmp = g->edges;
+        g->edges = gp->edges;
+        gp->edges = tmp;
+        st = lct_graph_fill_adj(g);
+        if (st != LCT_OK) { /* cannot happen: gp's edges were acyclic; put ours back */
+            gp->edges = g->edges;
+            g->edges = tmp;
+            lct_graph_fill_adj(g);
+            lct_sched_report_clear_dw(&cp.report);
+        } else {
+            lct_sched_report_clear_dw(&ctx->report);
+            ctx->report = cp.report;
+            ctx->report.dw_paper_rules = true;
+        }
+    } else {
+        lct_sched_report_clear_dw(&cp.report);
+        st = LCT_OK; /* the paper's variant failing leaves ours in force */
+    }
+    LCT_DEBUG(SCHED, "dw: kept the %s rules", ctx->report.dw_paper_rules ? "paper's" : "own");
+    lct_graph_destroy(gp);
+    return st;
+}
+
+static lct_status_t dw_pass_rules(lct_graph_t *g, lct_plan_ctx_t *ctx)
 {
     lct_plan_report_t *rep = &ctx->report;
     lct_status_t st;

@@ -31,7 +31,7 @@ void lct_plan_ctx_init(lct_plan_ctx_t *ctx, const lct_device_profile_t *dev,
     ctx->mem_budget_bytes = mb > 0 ? (uint64_t)mb << 20 : 0;
     ctx->dw = lct_config_bool(LCT_CFG_DW);
     ctx->dw_improve = lct_config_bool(LCT_CFG_DW_IMPROVE);
-    ctx->dw_paper = lct_config_bool(LCT_CFG_DW_PAPER);
+    ctx->dw_rules = lct_config_enum(LCT_CFG_DW_RULES);
     ctx->allreduce_fill = lct_config_bool(LCT_CFG_ALLREDUCE_FILL);
     ctx->pipeline = lct_config_bool(LCT_CFG_PIPELINE);
     ctx->pipeline_max_chunks = (int)lct_config_int(LCT_CFG_PIPELINE_MAX_CHUNKS);
@@ -197,8 +197,11 @@ void lct_plan_report_text(FILE *f, const lct_graph_t *g, const lct_plan_ctx_t *c
     if (!ctx->dw) {
         fprintf(f, "dW scheduling: off\n");
     } else {
-        fprintf(f, "dW scheduling: %u windows, %u candidates, %u placed, %u improvement moves\n",
-                r->nwindows, r->dw_candidates, r->dw_placed, r->improve_moves);
+        fprintf(f,
+                "dW scheduling: %u windows, %u candidates, %u placed, %u improvement moves "
+                "(%s rules)\n",
+                r->nwindows, r->dw_candidates, r->dw_placed, r->improve_moves,
+                r->dw_paper_rules ? "the paper's" : "own");
         if (r->nwindows) {
             double ta = 0, td = 0, tf = 0;
             fprintf(f, "  %4s  %-32s %11s %11s %7s %4s\n", "win", "a2a", "t_a2a(us)", "t_dW(us)",
@@ -301,7 +304,10 @@ char *lct_plan_report_json(const lct_graph_t *g, const lct_plan_ctx_t *ctx)
     jset(dw, "candidates", json_integer(r->dw_candidates), &bad);
     jset(dw, "placed", json_integer(r->dw_placed), &bad);
     jset(dw, "improve", json_boolean(ctx->dw_improve), &bad);
-    jset(dw, "paper_rules", json_boolean(ctx->dw_paper), &bad);
+    jset(dw, "paper_rules", json_boolean(r->dw_paper_rules), &bad);
+    static const char *const rules[] = {"auto", "own", "paper"}; /* LCT_DW_RULES_* order */
+    jset(dw, "rules_setting",
+         json_string((unsigned)ctx->dw_rules < 3 ? rules[ctx->dw_rules] : "?"), &bad);
     jset(dw, "improve_moves", json_integer(r->improve_moves), &bad);
     jset(dw, "dropped_for_memory", json_integer(r->dropped_for_memory), &bad);
     jset(mem, "extra_peak_bytes", jreal(r->extra_mem_bytes), &bad);

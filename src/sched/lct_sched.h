@@ -84,7 +84,11 @@ typedef struct {
     double pipe_after_us;         /* after it */
     double pipe_ms;               /* wall time of the pass */
     char pipe_rules_error[160];   /* LANCET_SPLIT_RULES problem (file ignored), empty when none */
+    bool dw_paper_rules;          /* the dW pass kept the paper's exact rules (LANCET_DW_PAPER,
+                                   * or they simulated shorter than ours) */
 } lct_plan_report_t;
+
+enum { LCT_DW_RULES_AUTO = 0, LCT_DW_RULES_OWN = 1, LCT_DW_RULES_PAPER = 2 }; /* choice order */
 
 typedef struct {
     const lct_device_profile_t *dev;  /* may be NULL: no interference */
@@ -97,9 +101,10 @@ typedef struct {
     /* Tutel-style baseline (lancet-opt --tutel D): when > 0 the pipeline pass cuts only each
      * MoE layer's all-to-all .. expert FFN .. all-to-all, with k = tutel_degree, no search. */
     int tutel_degree;
-    /* LANCET_DW_PAPER: the paper's greedy exactly (forced-in also in the final window, unplaced dW
-     * not pinned) instead of our final-window rule and pins (docs/passes.md). */
-    bool dw_paper;
+    /* LANCET_DW_RULES: which dW greedy rules (docs/passes.md): LCT_DW_RULES_PAPER exactly as
+     * published (forced-in also in the final window, unplaced dW not pinned), LCT_DW_RULES_OWN,
+     * or LCT_DW_RULES_AUTO: both, keeping the one whose simulated step is shorter. */
+    int dw_rules;
 } lct_plan_ctx_t;
 
 /* Context from the LANCET_* registry (call lct_config_load first) and the given profiles. */

@@ -57,7 +57,7 @@ static void usage(FILE *f)
         "passes (override LANCET_*; see lancet-info --config):\n"
         "  --no-dw                 LANCET_DW=0\n"
         "  --no-improve            LANCET_DW_IMPROVE=0 (the paper's greedy only)\n"
-        "  --dw-paper              LANCET_DW_PAPER=1 (the paper's final-window rule, no pins)\n"
+        "  --dw-rules R            LANCET_DW_RULES=R: auto, own or paper (docs/passes.md)\n"
         "  --no-allreduce-fill     LANCET_ALLREDUCE_FILL=0\n"
         "  --no-pipeline           LANCET_PIPELINE=0\n"
         "  --max-chunks K          LANCET_PIPELINE_MAX_CHUNKS=K\n"
@@ -136,7 +136,7 @@ int main(int argc, char **argv)
         {"trace", required_argument, NULL, 't'},  {"dot", required_argument, NULL, 'D'},
         {"device", required_argument, NULL, 'd'}, {"curves", required_argument, NULL, 'c'},
         {"profile", required_argument, NULL, 'p'}, {"no-dw", no_argument, NULL, 1},
-        {"no-improve", no_argument, NULL, 2},     {"dw-paper", no_argument, NULL, 11},     {"no-allreduce-fill", no_argument, NULL, 3},
+        {"no-improve", no_argument, NULL, 2},     {"dw-rules", required_argument, NULL, 11},     {"no-allreduce-fill", no_argument, NULL, 3},
         {"no-pipeline", no_argument, NULL, 4},    {"max-chunks", required_argument, NULL, 5},
         {"mem-budget-mb", required_argument, NULL, 6}, {"interference", required_argument, NULL, 7},
         {"opaque", required_argument, NULL, 8},   {"summary", no_argument, NULL, 9},
@@ -163,7 +163,7 @@ int main(int argc, char **argv)
         case 'p': profile_path = optarg; break;
         case 1: bad = set_cfg(LCT_CFG_DW, "0"); break;
         case 2: bad = set_cfg(LCT_CFG_DW_IMPROVE, "0"); break;
-        case 11: bad = set_cfg(LCT_CFG_DW_PAPER, "1"); break;
+        case 11: bad = set_cfg(LCT_CFG_DW_RULES, optarg); break;
         case 3: bad = set_cfg(LCT_CFG_ALLREDUCE_FILL, "0"); break;
         case 4: bad = set_cfg(LCT_CFG_PIPELINE, "0"); break;
         case 5: bad = set_cfg(LCT_CFG_PIPELINE_MAX_CHUNKS, optarg); break;

@@ -258,7 +258,7 @@ START_TEST(dw_golden_greedy)
 }
 END_TEST
 
-/* LANCET_DW_PAPER: the paper's rules exactly. In the final window (A2, 40 us) e's last chance
+/* LANCET_DW_RULES=paper: the paper's rules exactly. In the final window (A2, 40 us) e's last chance
  * has come, so it is forced in before the best fit: remaining 40 - 20 = 20, then d (35) is the
  * best fit (|35 - 20| = 15 <= 2 x 20), remaining -15; nothing is left. All 6 are placed, e and d
  * in window 2, and no pins exist. */
@@ -267,11 +267,11 @@ START_TEST(dw_golden_paper_rules)
     golden_t n;
     lct_graph_t *g = golden_graph(&n);
     lct_plan_ctx_t ctx;
-    ck_assert_int_eq(setenv("LANCET_DW_PAPER", "1", 1), 0);
+    ck_assert_int_eq(setenv("LANCET_DW_RULES", "paper", 1), 0);
     lct_config_load();
     lct_plan_ctx_init(&ctx, NULL, NULL);
-    unsetenv("LANCET_DW_PAPER");
-    ck_assert(ctx.dw_paper);
+    unsetenv("LANCET_DW_RULES");
+    ck_assert_int_eq(ctx.dw_rules, LCT_DW_RULES_PAPER);
     ctx.interference = 0;
     ctx.allreduce_fill = ctx.pipeline = ctx.dw_improve = false;
     ctx.dw = true;
@@ -581,6 +581,7 @@ START_TEST(dw_pins_keep_stream_place)
     lct_sim_result_free(&res);
 
     ctx_plain(&ctx);
+    ctx.dw_rules = LCT_DW_RULES_OWN; /* pins are our rule; auto might keep the paper's */
     ck_assert_int_eq(lct_pass_dw(g, &ctx), LCT_OK);
     ck_assert_uint_eq(ctx.report.dw_candidates, 2);
     ck_assert_uint_eq(ctx.report.dw_placed, 1);
