@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "core/lct_log.h"
+#include "ir/lct_ir_json.h"
 #include "cost/lct_sim_int.h"
 
 /* Thread ids: compute rows from TID_COMPUTE, communication rows from TID_COMM, or right after the
@@ -17,8 +18,7 @@
 
 static json_t *jstr(const char *s)
 {
-    json_t *j = json_string(s ? s : "");
-    return j ? j : json_string("?"); /* not UTF-8 */
+    return lct_ir_json_string(s);
 }
 
 static int add_meta(json_t *ev, const char *what, int tid, const char *key, json_t *val)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "core/lct_log.h"
+#include "ir/lct_ir_json.h"
 #include "cost/lct_sim_int.h"
 
 static double pct(double part, double whole) { return whole > 0 ? 100.0 * part / whole : 0.0; }
@@ -82,7 +83,7 @@ char *lct_sim_report_json(const lct_graph_t *g, const lct_sim_result_t *res)
             if (!e)
                 break;
             bad |= json_object_set_new(e, "node", json_integer(v));
-            bad |= json_object_set_new(e, "name", json_string(node_name(g, v)));
+            bad |= json_object_set_new(e, "name", lct_ir_json_string(node_name(g, v)));
             bad |= set_num(e, "start_us", res->start[v]);
             bad |= set_num(e, "end_us", res->end[v]);
             bad |= set_num(e, "exposed_us", res->a2a_exposed[k]);

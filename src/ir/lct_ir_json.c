@@ -1091,6 +1091,34 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return len;
 }
 
+struct json_t *lct_ir_json_string(const char *s)
+{
+    if (!s)
+        s = "";
+    size_t n = strlen(s), o = 0;
+    /* every invalid byte grows to the 3 bytes of U+FFFD */
+    char *buf = n < (SIZE_MAX - 1) / 3 ? malloc(n * 3 + 1) : NULL;
+    if (!buf)
+        return NULL;
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_len(u + i, n - i);
+        if (k) {
+            memcpy(buf + o, s + i, k);
+            o += k;
+            i += k;
+        } else {
+            memcpy(buf + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        }
+    }
+    buf[o] = '\0';
+    json_t *j = json_stringn(buf, o);
+    free(buf);
+    return j;
+}
+
 /* A JSON string. Bytes that are not valid UTF-8 cannot be expressed in JSON; they become
  * U+FFFD (the only case where reading back does not give the same bytes). */
 static void w_str(sb_t *b, const char *s)

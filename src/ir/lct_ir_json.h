@@ -22,6 +22,12 @@ lct_status_t lct_ir_write_file(const lct_graph_t *g, const char *path);
 /* Malloc'd JSON text, or NULL when out of memory. */
 char *lct_ir_write_string(const lct_graph_t *g);
 
+/* A jansson string of s (NULL: "") in which every byte that is not part of valid UTF-8 is
+ * replaced by U+FFFD: names come from programs and need not be UTF-8, JSON strings must be. New
+ * reference (jansson's json_t), or NULL when out of memory. */
+struct json_t;
+struct json_t *lct_ir_json_string(const char *s);
+
 /* Graphviz DOT: nodes labelled with name and cost, coloured by role, edges styled by kind. */
 lct_status_t lct_ir_write_dot(const lct_graph_t *g, FILE *f);
 

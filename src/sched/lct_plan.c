@@ -14,6 +14,7 @@
 #include "analysis/lct_analysis.h"
 #include "core/lct_config.h"
 #include "core/lct_log.h"
+#include "ir/lct_ir_json.h"
 #include "sched/lct_sched_int.h"
 #include "sched/lct_split.h"
 
@@ -283,7 +284,7 @@ char *lct_plan_report_json(const lct_graph_t *g, const lct_plan_ctx_t *ctx)
                 break;
             }
             jset(d, "node", json_integer(x->dw[k]), &bad);
-            jset(d, "name", json_string(x->dw[k] < LCT_NNODES(g) ? LCT_NODE(g, x->dw[k])->name : "?"),
+            jset(d, "name", lct_ir_json_string(x->dw[k] < LCT_NNODES(g) ? LCT_NODE(g, x->dw[k])->name : "?"),
                  &bad);
             jset(d, "t_us", jreal(x->dw[k] < LCT_NNODES(g) ? LCT_NODE(g, x->dw[k])->cost_us : 0),
                  &bad);
@@ -291,7 +292,7 @@ char *lct_plan_report_json(const lct_graph_t *g, const lct_plan_ctx_t *ctx)
                 bad = 1;
         }
         jset(o, "a2a", json_integer(x->a2a), &bad);
-        jset(o, "name", json_string(x->a2a < LCT_NNODES(g) ? LCT_NODE(g, x->a2a)->name : "?"), &bad);
+        jset(o, "name", lct_ir_json_string(x->a2a < LCT_NNODES(g) ? LCT_NODE(g, x->a2a)->name : "?"), &bad);
         jset(o, "t_a2a_us", jreal(x->t_a2a), &bad);
         jset(o, "t_dw_us", jreal(x->t_dw), &bad);
         jset(o, "fill_pct", jreal(fill_pct(x->t_dw, x->t_a2a)), &bad);
@@ -326,7 +327,7 @@ char *lct_plan_report_json(const lct_graph_t *g, const lct_plan_ctx_t *ctx)
                                     ? r->predicted_before_us / r->predicted_after_us
                                     : 0.0),
          &bad);
-    jset(root, "graph", json_string(g->meta.name ? g->meta.name : ""), &bad);
+    jset(root, "graph", lct_ir_json_string(g->meta.name), &bad);
     jset(root, "interference", jreal(ctx->interference), &bad);
     jset(root, "dw", dw, &bad);
     jset(root, "memory", mem, &bad);

@@ -1,6 +1,7 @@
 /* Unit tests of the step-graph file format (read/write), the verifier and the DOT writer. */
 #include <check.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -362,6 +363,18 @@ START_TEST(round_trip_full_graph)
     lct_graph_destroy(g);
     lct_graph_destroy(h);
     lct_graph_destroy(h2);
+}
+END_TEST
+
+START_TEST(json_string_lossy)
+{
+    json_t *j = lct_ir_json_string("ok\xff" "b\xc3\xa9");
+    ck_assert_ptr_nonnull(j);
+    ck_assert_str_eq(json_string_value(j), "ok\xef\xbf\xbd" "b\xc3\xa9"); /* é kept, 0xff replaced */
+    json_decref(j);
+    j = lct_ir_json_string(NULL);
+    ck_assert_str_eq(json_string_value(j), "");
+    json_decref(j);
 }
 END_TEST
 
@@ -1154,6 +1167,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, round_trip_full_graph);
     tcase_add_test(tc, round_trip_empty_and_defaults);
+    tcase_add_test(tc, json_string_lossy);
     tcase_add_test(tc, u64_representations);
     tcase_add_test(tc, bad_inputs);
     tcase_add_test(tc, bad_inputs_limits);
