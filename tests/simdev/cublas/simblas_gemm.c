@@ -24,6 +24,7 @@
 #include <cuda.h>
 
 #include "simblas.h"
+#include "../common/simdev_kcache.h"
 #include "simblas_fp.h"
 #include "simdev.h"
 
@@ -410,17 +411,8 @@ __attribute__((constructor)) static void simblas_register(void)
 /* ------------------------------------------------------------------------------------------ */
 /* Launch */
 
-typedef struct {
-    CUcontext ctx;
-    CUmodule mod;
-    char name[64];
-    CUfunction fn;
-} fn_cache_t;
-
-static pthread_mutex_t g_fn_lock = PTHREAD_MUTEX_INITIALIZER;
-static fn_cache_t *g_fns;
-static size_t g_nfns, g_fns_cap;
-static const char g_module_image[] = "simdev-cublas-module: kernels are provided by libcublasLt.so.13";
+static simdev_kcache_t g_kernels =
+    SIMDEV_KCACHE_INIT("simdev-cublas-module: kernels are provided by libcublasLt.so.13");
 
 static int get_function(const char *name, CUfunction *fn_p)
 {
@@ -429,46 +421,11 @@ static int get_function(const char *name, CUfunction *fn_p)
         fprintf(stderr, "simblas: no current CUDA context for %s\n", name);
         return CUBLAS_STATUS_NOT_INITIALIZED;
     }
-    pthread_mutex_lock(&g_fn_lock);
-    CUmodule mod = NULL;
-    for (size_t i = 0; i < g_nfns; i++) {
-        if (g_fns[i].ctx != ctx)
-            continue;
-        mod = g_fns[i].mod;
-        if (strcmp(g_fns[i].name, name) == 0) {
-            *fn_p = g_fns[i].fn;
-            pthread_mutex_unlock(&g_fn_lock);
-            return CUBLAS_STATUS_SUCCESS;
-        }
-    }
-    CUresult r = CUDA_SUCCESS;
-    if (!mod)
-        r = cuModuleLoadData(&mod, g_module_image);
-    CUfunction fn = NULL;
-    if (r == CUDA_SUCCESS)
-        r = cuModuleGetFunction(&fn, mod, name);
+    CUresult r = simdev_kcache_get(&g_kernels, ctx, name, fn_p);
     if (r != CUDA_SUCCESS) {
-        pthread_mutex_unlock(&g_fn_lock);
         fprintf(stderr, "simblas: cannot load kernel %s from the simulated driver (%d)\n", name, (int)r);
         return CUBLAS_STATUS_EXECUTION_FAILED;
     }
-    if (g_nfns == g_fns_cap) {
-        size_t cap = g_fns_cap ? 2 * g_fns_cap : 64;
-        fn_cache_t *nf = realloc(g_fns, cap * sizeof *nf);
-        if (nf) {
-            g_fns = nf;
-            g_fns_cap = cap;
-        }
-    }
-    if (g_nfns < g_fns_cap) {
-        fn_cache_t *e = &g_fns[g_nfns++];
-        e->ctx = ctx;
-        e->mod = mod;
-        snprintf(e->name, sizeof e->name, "%s", name);
-        e->fn = fn;
-    }
-    pthread_mutex_unlock(&g_fn_lock);
-    *fn_p = fn;
     return CUBLAS_STATUS_SUCCESS;
 }
 

@@ -33,6 +33,7 @@
 
 #include "../cublas/simblas_fp.h"
 #include "simnccl.h"
+#include "../common/simdev_kcache.h"
 
 #define API __attribute__((visibility("default")))
 
@@ -1312,18 +1313,8 @@ static simnccl_plan_t *plan_intern(simnccl_comm_t *c, const simnccl_task_t *task
     return p;
 }
 
-/* Module and function handles, per context. */
-typedef struct {
-    CUcontext ctx;
-    CUmodule mod;
-    char name[96];
-    CUfunction fn;
-} fn_cache_t;
-
-static pthread_mutex_t g_fn_lock = PTHREAD_MUTEX_INITIALIZER;
-static fn_cache_t *g_fns;
-static size_t g_nfns, g_fns_cap;
-static const char g_module_image[] = "simdev-nccl-module: kernels are provided by libnccl.so.2";
+static simdev_kcache_t g_kernels =
+    SIMDEV_KCACHE_INIT("simdev-nccl-module: kernels are provided by libnccl.so.2");
 
 static ncclResult_t ensure_context(int dev)
 {
@@ -1354,46 +1345,11 @@ static ncclResult_t get_function(int dev, const char *name, CUfunction *fn_p)
         return st;
     CUcontext ctx = NULL;
     cuCtxGetCurrent(&ctx);
-    pthread_mutex_lock(&g_fn_lock);
-    CUmodule mod = NULL;
-    for (size_t i = 0; i < g_nfns; i++) {
-        if (g_fns[i].ctx != ctx)
-            continue;
-        mod = g_fns[i].mod;
-        if (strcmp(g_fns[i].name, name) == 0) {
-            *fn_p = g_fns[i].fn;
-            pthread_mutex_unlock(&g_fn_lock);
-            return ncclSuccess;
-        }
-    }
-    CUresult r = CUDA_SUCCESS;
-    if (!mod)
-        r = cuModuleLoadData(&mod, g_module_image);
-    CUfunction fn = NULL;
-    if (r == CUDA_SUCCESS)
-        r = cuModuleGetFunction(&fn, mod, name);
+    CUresult r = simdev_kcache_get(&g_kernels, ctx, name, fn_p);
     if (r != CUDA_SUCCESS) {
-        pthread_mutex_unlock(&g_fn_lock);
         simnccl_set_error("cannot load kernel %s from the simulated driver (%d)", name, (int)r);
         return ncclUnhandledCudaError;
     }
-    if (g_nfns == g_fns_cap) {
-        size_t cap = g_fns_cap ? 2 * g_fns_cap : 32;
-        fn_cache_t *nf = realloc(g_fns, cap * sizeof *nf);
-        if (nf) {
-            g_fns = nf;
-            g_fns_cap = cap;
-        }
-    }
-    if (g_nfns < g_fns_cap) {
-        fn_cache_t *e = &g_fns[g_nfns++];
-        e->ctx = ctx;
-        e->mod = mod;
-        snprintf(e->name, sizeof e->name, "%s", name);
-        e->fn = fn;
-    }
-    pthread_mutex_unlock(&g_fn_lock);
-    *fn_p = fn;
     return ncclSuccess;
 }
 
