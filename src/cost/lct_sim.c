@@ -414,6 +414,11 @@ lct_status_t lct_sim_run(const lct_graph_t *g, const lct_sim_cfg_t *cfg, lct_sim
             r.critical_path = dist[v];
     }
     r.lower_bound = fmax(r.critical_path, fmax(r.compute_total, r.comm_total));
+    /* Compute progresses at total rate 1 - f while communication runs and 1 otherwise, and the
+     * engine is busy with communication for exactly comm_total: so a step lasts at least the
+     * compute work plus f times whatever communication overlaps it, plus the communication that
+     * does not; the least of that is compute_total + f * comm_total. */
+    r.lower_bound_interference = fmax(r.lower_bound, r.compute_total + f * r.comm_total);
 
     /* Timeline. */
     for (uint32_t v = 0; v < n; v++)

@@ -30,6 +30,9 @@ typedef struct {
     double comm_exposed;         /* comm-busy time with no compute running */
     double critical_path;        /* longest path under isolated costs */
     double lower_bound;          /* max(compute_total, comm_total, critical_path) */
+    double lower_bound_interference; /* max(lower_bound, compute_total + f * comm_total): with
+                                  * interference f no schedule of these nodes beats it either
+                                  * (docs/cost-model.md) */
     uint32_t na2a;
     uint32_t *a2a_nodes;         /* all-to-all nodes in start order */
     double *a2a_exposed;         /* exposed time of each (no compute running during it) */

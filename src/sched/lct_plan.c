@@ -32,6 +32,7 @@ void lct_plan_ctx_init(lct_plan_ctx_t *ctx, const lct_device_profile_t *dev,
     ctx->mem_budget_bytes = mb > 0 ? (uint64_t)mb << 20 : 0;
     ctx->dw = lct_config_bool(LCT_CFG_DW);
     ctx->dw_improve = lct_config_bool(LCT_CFG_DW_IMPROVE);
+    ctx->dw_tail = lct_config_bool(LCT_CFG_DW_TAIL);
     ctx->dw_rules = lct_config_enum(LCT_CFG_DW_RULES);
     ctx->allreduce_fill = lct_config_bool(LCT_CFG_ALLREDUCE_FILL);
     ctx->pipeline = lct_config_bool(LCT_CFG_PIPELINE);
@@ -114,6 +115,71 @@ static lct_status_t sim_makespan(const lct_graph_t *g, double interference, doub
     return st;
 }
 
+static lct_status_t backward_passes(lct_graph_t *g, lct_plan_ctx_t *ctx)
+{
+    if (ctx->dw)
+        LCT_CHECK(lct_pass_dw(g, ctx));
+    if (ctx->allreduce_fill)
+        LCT_CHECK(lct_pass_allreduce_fill(g, ctx));
+    return LCT_OK;
+}
+
+/* The backward passes (dW, then the all-reduce fill). With LANCET_DW_RULES=auto both rule sets
+ * run, ours on the graph and the paper's on a copy, each followed by the fill, and the one whose
+ * whole backward plan simulates shorter is kept (ties: ours): the fill changes which dW
+ * placement is best (it decides when the gradient all-reduces run), so the choice is made after
+ * it. Both passes only add edges, so keeping the copy's plan means taking its edge list. */
+static lct_status_t backward_plan(lct_graph_t *g, lct_plan_ctx_t *ctx)
+{
+    lct_graph_t *gp = NULL;
+    lct_plan_ctx_t cp;
+    double ms_own = 0, ms_paper = 0, peak = 0;
+    lct_status_t st;
+
+    if (!ctx->dw || ctx->dw_rules != LCT_DW_RULES_AUTO)
+        return backward_passes(g, ctx);
+    LCT_CHECK(lct_graph_clone(g, &gp));
+    if ((st = lct_graph_fill_adj(gp)) != LCT_OK)
+        goto out;
+    ctx->dw_rules = LCT_DW_RULES_OWN;
+    st = backward_passes(g, ctx);
+    ctx->dw_rules = LCT_DW_RULES_AUTO;
+    if (st != LCT_OK || (st = sim_makespan(g, ctx->interference, &ms_own, &peak)) != LCT_OK)
+        goto out;
+    cp = *ctx;
+    cp.dw_rules = LCT_DW_RULES_PAPER;
+    cp.report.windows = NULL; /* the copy's dW report is its own */
+    cp.report.nwindows = 0;
+    st = backward_passes(gp, &cp);
+    if (st == LCT_OK)
+        st = sim_makespan(gp, ctx->interference, &ms_paper, &peak);
+    if (st == LCT_OK && ms_paper < ms_own) {
+        __typeof__(g->edges) tmp = g->edges;
+        g->edges = gp->edges;
+        gp->edges = tmp;
+        g->adj_valid = false;
+        st = lct_graph_fill_adj(g);
+        if (st != LCT_OK) { /* cannot happen: gp's edges were acyclic; put ours back */
+            gp->edges = g->edges;
+            g->edges = tmp;
+            g->adj_valid = false;
+            st = lct_graph_fill_adj(g);
+            lct_sched_report_clear_dw(&cp.report);
+        } else {
+            lct_sched_report_clear_dw(&ctx->report);
+            ctx->report = cp.report;
+        }
+    } else {
+        lct_sched_report_clear_dw(&cp.report);
+        st = LCT_OK; /* the paper's variant failing leaves ours in force */
+    }
+    LCT_DEBUG(SCHED, "backward plan: own rules %.1f us, the paper's %.1f us; kept the %s", ms_own,
+              ms_paper, ctx->report.dw_paper_rules ? "paper's" : "own");
+out:
+    lct_graph_destroy(gp);
+    return st;
+}
+
 lct_status_t lct_plan_run(lct_graph_t *g, lct_plan_ctx_t *ctx)
 {
     double t0 = now_ms(), before = 0, after = 0, peak0 = 0, peak1 = 0;
@@ -142,10 +208,7 @@ lct_status_t lct_plan_run(lct_graph_t *g, lct_plan_ctx_t *ctx)
     /* The pass order. */
     if (ctx->pipeline || ctx->tutel_degree > 0)
         LCT_CHECK_GOTO(lct_pass_pipeline(g, ctx), st, out);
-    if (ctx->dw)
-        LCT_CHECK_GOTO(lct_pass_dw(g, ctx), st, out);
-    if (ctx->allreduce_fill)
-        LCT_CHECK_GOTO(lct_pass_allreduce_fill(g, ctx), st, out);
+    LCT_CHECK_GOTO(backward_plan(g, ctx), st, out);
 
     /* Verify: acyclic, per communicator the collectives keep their order, memory budget. */
     LCT_CHECK_GOTO(lct_graph_fill_adj(g), st, out);

@@ -18,7 +18,8 @@
 
 /* One a2a window of the dW pass. */
 typedef struct {
-    uint32_t a2a;          /* node index of the a2a */
+    uint32_t a2a;          /* node index of the a2a (of the tail: its gradient all-reduce) */
+    bool tail;             /* the tail window: the last gradient all-reduce (docs/passes.md) */
     double t_a2a;          /* its isolated cost, us */
     double t_dw;           /* sum of the isolated costs of dW nodes placed in it */
     uint32_t ndw;
@@ -96,6 +97,7 @@ typedef struct {
     double interference;              /* 0..1, already resolved from LANCET_INTERFERENCE / dev */
     uint64_t mem_budget_bytes;        /* LANCET_MEM_BUDGET_MB in bytes */
     bool dw, dw_improve, allreduce_fill, pipeline;
+    bool dw_tail;                     /* LANCET_DW_TAIL: the tail window (own rules only) */
     int pipeline_max_chunks;
     lct_plan_report_t report;
     /* Tutel-style baseline (lancet-opt --tutel D): when > 0 the pipeline pass cuts only each

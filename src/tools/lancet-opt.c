@@ -5,6 +5,7 @@
  * optimized graph, the report, a Chrome trace and an SVG timeline. Command-line options override
  * the LANCET_* environment through the one configuration registry. */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,7 @@ static void usage(FILE *f)
         "passes (override LANCET_*; see lancet-info --config):\n"
         "  --no-dw                 LANCET_DW=0\n"
         "  --no-improve            LANCET_DW_IMPROVE=0 (the paper's greedy only)\n"
+        "  --no-dw-tail            LANCET_DW_TAIL=0 (no dW window at the last all-reduce)\n"
         "  --dw-rules R            LANCET_DW_RULES=R: auto, own or paper (docs/passes.md)\n"
         "  --no-allreduce-fill     LANCET_ALLREDUCE_FILL=0\n"
         "  --no-pipeline           LANCET_PIPELINE=0\n"
@@ -118,6 +120,8 @@ static void write_report(FILE *rf, const char *in, const lct_graph_t *orig, cons
     fprintf(rf, "%-28s %12.1f %12.1f\n", "overlapped communication", before->comm_overlapped,
             after->comm_overlapped);
     fprintf(rf, "%-28s %12.1f %12.1f\n", "lower bound (us)", before->lower_bound, after->lower_bound);
+    fprintf(rf, "%-28s %12.1f %12.1f\n", "  with interference (us)", before->lower_bound_interference,
+            after->lower_bound_interference);
     fprintf(rf, "%-28s %12.1f %12.1f\n", "peak step memory (MiB)", before->peak_mem_bytes / 1048576.0,
             after->peak_mem_bytes / 1048576.0);
     fprintf(rf, "%-28s %12s %11.3fx\n", "speedup", "",
@@ -136,7 +140,8 @@ int main(int argc, char **argv)
         {"trace", required_argument, NULL, 't'},  {"dot", required_argument, NULL, 'D'},
         {"device", required_argument, NULL, 'd'}, {"curves", required_argument, NULL, 'c'},
         {"profile", required_argument, NULL, 'p'}, {"no-dw", no_argument, NULL, 1},
-        {"no-improve", no_argument, NULL, 2},     {"dw-rules", required_argument, NULL, 11},     {"no-allreduce-fill", no_argument, NULL, 3},
+        {"no-improve", no_argument, NULL, 2},     {"dw-rules", required_argument, NULL, 11},
+        {"no-dw-tail", no_argument, NULL, 12},     {"no-allreduce-fill", no_argument, NULL, 3},
         {"no-pipeline", no_argument, NULL, 4},    {"max-chunks", required_argument, NULL, 5},
         {"mem-budget-mb", required_argument, NULL, 6}, {"interference", required_argument, NULL, 7},
         {"opaque", required_argument, NULL, 8},   {"summary", no_argument, NULL, 9},
@@ -164,6 +169,7 @@ int main(int argc, char **argv)
         case 1: bad = set_cfg(LCT_CFG_DW, "0"); break;
         case 2: bad = set_cfg(LCT_CFG_DW_IMPROVE, "0"); break;
         case 11: bad = set_cfg(LCT_CFG_DW_RULES, optarg); break;
+        case 12: bad = set_cfg(LCT_CFG_DW_TAIL, "0"); break;
         case 3: bad = set_cfg(LCT_CFG_ALLREDUCE_FILL, "0"); break;
         case 4: bad = set_cfg(LCT_CFG_PIPELINE, "0"); break;
         case 5: bad = set_cfg(LCT_CFG_PIPELINE_MAX_CHUNKS, optarg); break;
@@ -296,10 +302,12 @@ int main(int argc, char **argv)
     progress("writing outputs");
     if (summary)
         printf("nodes=%u makespan_before_us=%.1f exposed_before_us=%.1f makespan_after_us=%.1f "
-               "exposed_after_us=%.1f lower_bound_us=%.1f speedup=%.4f plan_ms=%.1f "
+               "exposed_after_us=%.1f lower_bound_us=%.1f lower_bound_interference_us=%.1f "
+               "orig_bound_interference_us=%.1f speedup=%.4f plan_ms=%.1f "
                "dw_placed=%u windows=%u peak_mem_before_mb=%.1f peak_mem_after_mb=%.1f\n",
                LCT_NNODES(orig), before.makespan, before.comm_exposed, after.makespan,
-               after.comm_exposed, after.lower_bound,
+               after.comm_exposed, after.lower_bound, after.lower_bound_interference,
+               fmax(before.comm_total, before.compute_total + simcfg.interference * before.comm_total),
                after.makespan > 0 ? before.makespan / after.makespan : 0.0, plan_s * 1000.0,
                ctx.report.dw_placed, ctx.report.nwindows, before.peak_mem_bytes / 1048576.0,
                after.peak_mem_bytes / 1048576.0);

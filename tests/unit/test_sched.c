@@ -547,6 +547,132 @@ START_TEST(dw_final_window_not_forced)
 }
 END_TEST
 
+/* The tail window: the last gradient all-reduce, when some dW can run beside it.
+ *   g0(10) -> A0(40) -> c0(10) -> emb(10) -> R2(50) -> opt2(5)   (dX chain, then the last bucket)
+ *   a(40) dW reads g0, all-reduced by R1(8) (R1 -> R2 on their communicator)
+ *   x(20) dW reads g0, no all-reduce waits for it (an expert weight): only opt_x (0 us) does
+ * Windows: A0, then the tail (R2: no path from R2 to A0, and x is unordered with R2). Candidates
+ * a (A0 only: a ->* R2) and x (A0 or the tail). The greedy takes the tail first: x (|20-50|),
+ * then nothing is eligible; A0 is the last a2a window (no forced-in, ours): a fits exactly.
+ * Edges: a -> c0 (finish inside A0; g0 -> a is data already); emb -> x (the tail starts when
+ * R2's compute predecessors are done; R1, a collective, is not waited for); no finish edge.
+ * Timeline (f = 0): g0 0-10, A0 and a 10-50, c0 50-60, R1 50-58, emb 60-70, R2 70-120 with
+ * x 70-90 under it, opt2 120-125: 125 us.
+ * The paper's rules have no tail: A0 is the final window and both are forced in (60 us into
+ * 40): a and x share the engine from 10, x ends at 50, a at 70; c0 70-80, emb 80-90,
+ * R2 90-140, opt2 140-145: 145 us. */
+static lct_graph_t *tail_graph(uint32_t *ids)
+{
+    lct_graph_t *g;
+    ck_assert_int_eq(lct_graph_create(&g), LCT_OK);
+    uint32_t g0 = kern(g, "g0", LCT_ROLE_DX, 10);
+    uint32_t a = kern(g, "dw.a", LCT_ROLE_DW, 40);
+    uint32_t x = kern(g, "dw.x", LCT_ROLE_DW, 20);
+    uint32_t A0 = a2a(g, "a2a.0", 40);
+    uint32_t c0 = kern(g, "c0", LCT_ROLE_DX, 10);
+    uint32_t emb = kern(g, "emb", LCT_ROLE_DX, 10);
+    uint32_t R1 = allreduce(g, "allreduce.1", 8);
+    uint32_t R2 = allreduce(g, "allreduce.2", 50);
+    uint32_t optx = kern(g, "opt.x", LCT_ROLE_OTHER, 0);
+    uint32_t opt2 = kern(g, "opt.2", LCT_ROLE_OTHER, 5);
+    LCT_NODE(g, optx)->phase = LCT_NODE(g, opt2)->phase = LCT_PHASE_OPTIMIZER;
+    edge(g, g0, A0);
+    edge(g, A0, c0);
+    edge(g, c0, emb);
+    edge(g, emb, R2);
+    edge(g, R2, opt2);
+    edge(g, g0, a);
+    edge(g, g0, x);
+    edge(g, a, R1);
+    coll_edge(g, R1, R2);
+    edge(g, x, optx);
+    ck_assert_int_eq(lct_graph_fill_adj(g), LCT_OK);
+    uint32_t v[] = {g0, a, x, A0, c0, emb, R1, R2, optx, opt2};
+    memcpy(ids, v, sizeof(v));
+    return g;
+}
+
+START_TEST(dw_tail_window)
+{
+    uint32_t id[10];
+    enum { G0, A, X, A0, C0, EMB, R1, R2, OPTX, OPT2 };
+    lct_sim_cfg_t cfg = {0};
+    lct_sim_result_t res;
+
+    lct_graph_t *g = tail_graph(id);
+    lct_plan_ctx_t ctx;
+    ctx_plain(&ctx);
+    ctx.dw = true;
+    ctx.dw_rules = LCT_DW_RULES_OWN;
+    ck_assert_int_eq(lct_pass_dw(g, &ctx), LCT_OK);
+    ck_assert_uint_eq(ctx.report.nwindows, 2);
+    ck_assert(!ctx.report.windows[0].tail);
+    ck_assert_uint_eq(ctx.report.windows[0].a2a, id[A0]);
+    ck_assert(ctx.report.windows[1].tail);
+    ck_assert_uint_eq(ctx.report.windows[1].a2a, id[R2]);
+    ck_assert_double_eq(ctx.report.windows[1].t_a2a, 50);
+    ck_assert_uint_eq(ctx.report.dw_candidates, 2);
+    ck_assert_int_eq(window_of(&ctx, id[A]), 0);
+    ck_assert_int_eq(window_of(&ctx, id[X]), 1);
+    ck_assert(has_sched(g, id[A], id[C0]));
+    ck_assert(has_sched(g, id[EMB], id[X]));
+    ck_assert(!has_sched(g, id[R1], id[X]));
+    ck_assert_uint_eq(count_sched(g), 2);
+    memset(&res, 0, sizeof(res));
+    ck_assert_int_eq(lct_sim_run(g, &cfg, &res), LCT_OK);
+    ck_assert_double_eq_tol(res.start[id[X]], 70, 1e-9);
+    ck_assert_double_eq_tol(res.end[id[X]], 90, 1e-9);
+    ck_assert_double_eq_tol(res.start[id[R2]], 70, 1e-9);
+    ck_assert_double_eq_tol(res.makespan, 125, 1e-9);
+    lct_sim_result_free(&res);
+    lct_plan_ctx_fini(&ctx);
+    lct_graph_destroy(g);
+
+    /* the paper's rules: no tail window, both forced into A0 */
+    g = tail_graph(id);
+    ctx_plain(&ctx);
+    ctx.dw = true;
+    ctx.dw_rules = LCT_DW_RULES_PAPER;
+    ck_assert_int_eq(lct_pass_dw(g, &ctx), LCT_OK);
+    ck_assert_uint_eq(ctx.report.nwindows, 1);
+    ck_assert_int_eq(window_of(&ctx, id[A]), 0);
+    ck_assert_int_eq(window_of(&ctx, id[X]), 0);
+    memset(&res, 0, sizeof(res));
+    ck_assert_int_eq(lct_sim_run(g, &cfg, &res), LCT_OK);
+    ck_assert_double_eq_tol(res.makespan, 145, 1e-9);
+    lct_sim_result_free(&res);
+    lct_plan_ctx_fini(&ctx);
+    lct_graph_destroy(g);
+
+    /* LANCET_DW_TAIL=0: no tail window; A0, the final a2a window, takes a by best fit and x is
+     * left out (40 > 2 x 0) */
+    g = tail_graph(id);
+    ctx_plain(&ctx);
+    ctx.dw = true;
+    ctx.dw_rules = LCT_DW_RULES_OWN;
+    ctx.dw_tail = false;
+    ck_assert_int_eq(lct_pass_dw(g, &ctx), LCT_OK);
+    ck_assert_uint_eq(ctx.report.nwindows, 1);
+    ck_assert_int_eq(window_of(&ctx, id[A]), 0);
+    ck_assert_int_eq(window_of(&ctx, id[X]), -1);
+    lct_plan_ctx_fini(&ctx);
+    lct_graph_destroy(g);
+
+    /* no dW can run beside the last all-reduce (x feeds it too): no tail window */
+    g = tail_graph(id);
+    ck_assert_int_eq(lct_graph_add_edge(g, id[X], id[R1], LCT_EDGE_DATA), LCT_OK);
+    ck_assert_int_eq(lct_graph_fill_adj(g), LCT_OK);
+    ctx_plain(&ctx);
+    ctx.dw = true;
+    ctx.dw_rules = LCT_DW_RULES_OWN;
+    ck_assert_int_eq(lct_pass_dw(g, &ctx), LCT_OK);
+    ck_assert_uint_eq(ctx.report.nwindows, 1);
+    ck_assert(!ctx.report.windows[0].tail);
+    lct_plan_ctx_fini(&ctx);
+    lct_graph_destroy(g);
+}
+END_TEST
+
 /* Pins: an unplaced dW stays between its stream neighbours.
  *   x0(10) -> A0(40) -> x1(10) -> x2(10) -> x3(10);   k(30), m(50) read x0's output
  *   launch order: x0 k A0 x1 m x2 x3 (one stream)
@@ -899,7 +1025,7 @@ START_TEST(plan_ctx_from_registry)
 
     lct_config_reset();
     lct_plan_ctx_init(&ctx, NULL, NULL);
-    ck_assert(ctx.dw && ctx.dw_improve && ctx.allreduce_fill && ctx.pipeline);
+    ck_assert(ctx.dw && ctx.dw_improve && ctx.allreduce_fill && ctx.pipeline && ctx.dw_tail);
     ck_assert_int_eq(ctx.pipeline_max_chunks, 8);
     ck_assert_uint_eq(ctx.mem_budget_bytes, 1024ull << 20);
     ck_assert_double_eq(ctx.interference, 0); /* -1 and no device */
@@ -918,10 +1044,11 @@ START_TEST(plan_ctx_from_registry)
     ck_assert_int_eq(lct_config_set(LCT_CFG_ALLREDUCE_FILL, "no"), LCT_OK);
     ck_assert_int_eq(lct_config_set(LCT_CFG_PIPELINE, "0"), LCT_OK);
     ck_assert_int_eq(lct_config_set(LCT_CFG_PIPELINE_MAX_CHUNKS, "3"), LCT_OK);
+    ck_assert_int_eq(lct_config_set(LCT_CFG_DW_TAIL, "0"), LCT_OK);
     lct_plan_ctx_init(&ctx, &dev, NULL);
     ck_assert_double_eq(ctx.interference, 0.5);
     ck_assert_uint_eq(ctx.mem_budget_bytes, 0);
-    ck_assert(!ctx.dw && !ctx.dw_improve && !ctx.allreduce_fill && !ctx.pipeline);
+    ck_assert(!ctx.dw && !ctx.dw_improve && !ctx.allreduce_fill && !ctx.pipeline && !ctx.dw_tail);
     ck_assert_int_eq(ctx.pipeline_max_chunks, 3);
     lct_plan_ctx_fini(&ctx);
     lct_config_reset();
@@ -1026,6 +1153,7 @@ int main(void)
     tcase_add_test(tc, dw_order_kept);
     tcase_add_test(tc, dw_final_window_not_forced);
     tcase_add_test(tc, dw_pins_keep_stream_place);
+    tcase_add_test(tc, dw_tail_window);
     tcase_add_test(tc, dw_memory_budget);
     tcase_add_test(tc, dw_improvement_under_interference);
     tcase_add_test(tc, dw_improvement_not_worse);

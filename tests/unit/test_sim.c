@@ -198,7 +198,9 @@ START_TEST(sim_interference)
     ASSERT_SE(&r, c, 0, 110);
     ck_assert_double_eq_tol(r.comm_overlapped, 50, EPS);
     ck_assert_double_eq_tol(r.comm_exposed, 0, EPS);
-    ck_assert_double_eq_tol(r.lower_bound, 100, EPS); /* interference is not in the bound */
+    ck_assert_double_eq_tol(r.lower_bound, 100, EPS); /* interference is not in this bound */
+    /* but in this one: 100 + 0.2 x 50, reached here because the whole collective overlaps */
+    ck_assert_double_eq_tol(r.lower_bound_interference, 110, EPS);
     lct_sim_result_free(&r);
     /* Kernel shorter than the collective: 30 us at 0.8 ends at 37.5; comm exposed 12.5. */
     LCT_NODE(g, c)->cost_us = 30;
@@ -412,6 +414,30 @@ static lct_graph_t *random_graph(uint32_t n, uint64_t seed)
     return g;
 }
 
+/* The interference bound (compute_total + f x comm_total) holds for every schedule the
+ * simulator produces: random steps, interference from none to total. Some of them are
+ * communication-heavy enough that the bound is the binding one, which the test also checks. */
+START_TEST(sim_interference_bound_holds)
+{
+    static const double fs[] = {0.0, 0.15, 0.5, 0.9, 1.0};
+    uint32_t binding = 0;
+    for (uint64_t seed = 1; seed <= 60; seed++) {
+        lct_graph_t *g = random_graph(300, seed);
+        for (size_t i = 0; i < sizeof(fs) / sizeof(fs[0]); i++) {
+            lct_sim_result_t r;
+            run(g, fs[i], &r);
+            double b = r.compute_total + fs[i] * r.comm_total;
+            ck_assert_double_eq_tol(r.lower_bound_interference, fmax(r.lower_bound, b), 1e-9);
+            ck_assert(r.makespan >= r.lower_bound_interference - 1e-6 * r.makespan);
+            binding += b > r.lower_bound;
+            lct_sim_result_free(&r);
+        }
+        lct_graph_destroy(g);
+    }
+    ck_assert_uint_gt(binding, 0);
+}
+END_TEST
+
 START_TEST(sim_random_invariants_and_determinism)
 {
     lct_graph_t *g = random_graph(2000, 12345);
@@ -435,6 +461,8 @@ START_TEST(sim_random_invariants_and_determinism)
         ck_assert(r1.end[v] >= r1.start[v] + LCT_NODE(g, v)->cost_us - tol);
     }
     ck_assert(r1.makespan >= r1.lower_bound - tol);
+    ck_assert(r1.lower_bound_interference >= r1.lower_bound);
+    ck_assert(r1.makespan >= r1.lower_bound_interference - tol);
     ck_assert_double_eq_tol(r1.comm_overlapped + r1.comm_exposed, r1.comm_busy, tol);
     ck_assert(r1.comm_busy <= r1.makespan + tol);
     ck_assert(r1.comm_busy >= 0 && r1.comm_exposed >= 0);
@@ -827,6 +855,7 @@ static Suite *sim_suite(void)
     tcase_add_test(tc, chrome_trace_well_formed);
     tcase_add_test(tc, chrome_trace_many_rows);
     tcase_add_test(tc, svg_single_and_before_after);
+    tcase_add_test(tc, sim_interference_bound_holds);
     suite_add_tcase(s, tc);
     return s;
 }
