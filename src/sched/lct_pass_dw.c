@@ -105,6 +105,7 @@ typedef struct {
     lct_reach_t base;            /* reachability on entry */
     uint32_t nwin;               /* windows: the a2a windows, then the tail window if any */
     uint32_t nwin_a2a;           /* how many of them are a2a windows */
+    double tail_rem;             /* compute the tail window holds (0: its all-reduce's cost) */
     uint32_t *win;               /* a2a of each window, launch order; last: the tail's all-reduce */
     uint32_t *start_off, *start; /* per window: direct predecessors of its a2a */
     uint32_t *finish;            /* per window: first compute node after its a2a, or DW_NONE */
@@ -466,13 +467,28 @@ static lct_status_t dw_apply(dw_t *dw)
 }
 
 
-static lct_status_t dw_sim_graph(const lct_graph_t *g, const lct_sim_cfg_t *cfg, double *ms_p)
+/* Simulate g; the makespan, and when tail != DW_NONE and span_p, the time from the end of the
+ * tail collective's last compute predecessor to the collective's own end: how long the compute
+ * engine has beside it in this timeline. */
+static lct_status_t dw_sim_graph(const lct_graph_t *g, const lct_sim_cfg_t *cfg, double *ms_p,
+                                 uint32_t tail, double *span_p)
 {
     lct_sim_result_t res;
     memset(&res, 0, sizeof(res));
     lct_status_t st = lct_sim_run(g, cfg, &res);
-    if (st == LCT_OK)
+    if (st == LCT_OK) {
         *ms_p = res.makespan;
+        if (tail != DW_NONE && span_p) {
+            double ready = res.start[tail];
+            bool any = false;
+            for (uint32_t i = g->pred_off[tail]; i < g->pred_off[tail + 1]; i++)
+                if (!lct_node_is_comm(LCT_NODE(g, g->pred[i]))) {
+                    ready = any && ready > res.end[g->pred[i]] ? ready : res.end[g->pred[i]];
+                    any = true;
+                }
+            *span_p = res.end[tail] - ready;
+        }
+    }
     lct_sim_result_free(&res);
     return st;
 }
@@ -531,6 +547,8 @@ static lct_status_t dw_greedy(dw_t *dw, bool use_tail)
     for (uint32_t i = 0; i < nw; i++) {
         uint32_t w = nw > dw->nwin_a2a ? (i + nw - 1) % nw : i;
         double rem = node_cost(g, dw->win[w]);
+        if (w >= dw->nwin_a2a && dw->tail_rem > rem)
+            rem = dw->tail_rem;
         uint32_t here = 0;
         /* ties in the tail go to the later launch: the a2a windows of the last layers have
          * the most other dW to choose from */
@@ -595,23 +613,22 @@ static lct_status_t dw_memory(dw_t *dw, double peak_before, double *ms_io, doubl
 /* The step the whole backward plan would take with the current assignment: the graph as
  * dw_apply left it, plus the all-reduce fill (which decides when the gradient all-reduces run,
  * and so which dW placement is best), on a copy. */
-static lct_status_t dw_eval_with_fill(dw_t *dw, double peak_before, double *ms_p)
+static lct_status_t dw_eval_with_fill(dw_t *dw, double peak_before, double *ms_p, double *span_p)
 {
     lct_graph_t *c = NULL;
     lct_plan_ctx_t tmp = *dw->ctx;
     double ms = 0, peak = 0;
     lct_status_t st;
 
+    uint32_t tail = dw->nwin > dw->nwin_a2a ? dw->win[dw->nwin - 1] : DW_NONE;
     LCT_CHECK(dw_eval(dw, &ms, &peak));
-    if (!dw->ctx->allreduce_fill) {
-        *ms_p = ms;
-        return LCT_OK;
-    }
+    if (!dw->ctx->allreduce_fill)
+        return dw_sim_graph(dw->g, &dw->simcfg, ms_p, tail, span_p);
     LCT_CHECK(lct_graph_clone(dw->g, &c));
     memset(&tmp.report, 0, sizeof(tmp.report));
     tmp.report.extra_mem_bytes = peak - peak_before;
     if ((st = lct_graph_fill_adj(c)) == LCT_OK && (st = lct_pass_allreduce_fill(c, &tmp)) == LCT_OK)
-        st = dw_sim_graph(c, &dw->simcfg, ms_p);
+        st = dw_sim_graph(c, &dw->simcfg, ms_p, tail, span_p);
     lct_graph_destroy(c);
     return st;
 }
@@ -638,13 +655,17 @@ static lct_status_t dw_try_tail(dw_t *dw, double peak_before, double *ms_io, dou
     memcpy(assign, dw->assign, na);
     memcpy(seq, dw->seq, ns);
     double full_without = 0, full_with = 0;
-    LCT_CHECK_GOTO(dw_eval_with_fill(dw, peak_before, &full_without), st, out);
+    double span = 0;
+    LCT_CHECK_GOTO(dw_eval_with_fill(dw, peak_before, &full_without, &span), st, out);
+    /* The tail lasts as long as the all-reduce, or longer when earlier buckets queue in front
+     * of it: size it from the timeline without it, in isolated compute (1 - f per us). */
+    dw->tail_rem = span * (1.0 - dw->simcfg.interference);
     for (uint32_t i = 0; i < dw->ncand; i++)
         dw->assign[i] = -1;
     LCT_CHECK_GOTO(dw_greedy(dw, true), st, out);
     LCT_CHECK_GOTO(dw_eval(dw, &ms, &peak), st, out);
     LCT_CHECK_GOTO(dw_memory(dw, peak_before, &ms, &peak, &dropped), st, out);
-    LCT_CHECK_GOTO(dw_eval_with_fill(dw, peak_before, &full_with), st, out);
+    LCT_CHECK_GOTO(dw_eval_with_fill(dw, peak_before, &full_with, NULL), st, out);
     LCT_DEBUG(SCHED, "dw greedy with the tail window: %u placed, %u undone for memory, %.1f us "
                      "with the all-reduce fill (without the tail: %.1f us)",
               dw_nplaced(dw), dropped, full_with, full_without);

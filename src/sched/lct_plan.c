@@ -273,7 +273,9 @@ void lct_plan_report_text(FILE *f, const lct_graph_t *g, const lct_plan_ctx_t *c
             for (uint32_t w = 0; w < r->nwindows; w++) {
                 const lct_dw_window_t *x = &r->windows[w];
                 const char *name = x->a2a < LCT_NNODES(g) ? LCT_NODE(g, x->a2a)->name : "?";
-                fprintf(f, "  %4u  %-32.32s %11.1f %11.1f %7.1f %4u\n", w, name, x->t_a2a, x->t_dw,
+                char label[40];
+                snprintf(label, sizeof(label), "%s%.33s", x->tail ? "tail: " : "", name);
+                fprintf(f, "  %4u  %-32.32s %11.1f %11.1f %7.1f %4u\n", w, label, x->t_a2a, x->t_dw,
                         fill_pct(x->t_dw, x->t_a2a), x->ndw);
                 ta += x->t_a2a;
                 td += x->t_dw;
@@ -356,6 +358,7 @@ char *lct_plan_report_json(const lct_graph_t *g, const lct_plan_ctx_t *ctx)
         }
         jset(o, "a2a", json_integer(x->a2a), &bad);
         jset(o, "name", lct_ir_json_string(x->a2a < LCT_NNODES(g) ? LCT_NODE(g, x->a2a)->name : "?"), &bad);
+        jset(o, "tail", json_boolean(x->tail), &bad);
         jset(o, "t_a2a_us", jreal(x->t_a2a), &bad);
         jset(o, "t_dw_us", jreal(x->t_dw), &bad);
         jset(o, "fill_pct", jreal(fill_pct(x->t_dw, x->t_a2a)), &bad);

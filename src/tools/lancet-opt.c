@@ -303,11 +303,13 @@ int main(int argc, char **argv)
     if (summary)
         printf("nodes=%u makespan_before_us=%.1f exposed_before_us=%.1f makespan_after_us=%.1f "
                "exposed_after_us=%.1f lower_bound_us=%.1f lower_bound_interference_us=%.1f "
-               "orig_bound_interference_us=%.1f speedup=%.4f plan_ms=%.1f "
+               "orig_bound_interference_us=%.1f compute_before_us=%.1f compute_after_us=%.1f "
+               "comm_before_us=%.1f comm_after_us=%.1f speedup=%.4f plan_ms=%.1f "
                "dw_placed=%u windows=%u peak_mem_before_mb=%.1f peak_mem_after_mb=%.1f\n",
                LCT_NNODES(orig), before.makespan, before.comm_exposed, after.makespan,
                after.comm_exposed, after.lower_bound, after.lower_bound_interference,
                fmax(before.comm_total, before.compute_total + simcfg.interference * before.comm_total),
+               before.compute_total, after.compute_total, before.comm_total, after.comm_total,
                after.makespan > 0 ? before.makespan / after.makespan : 0.0, plan_s * 1000.0,
                ctx.report.dw_placed, ctx.report.nwindows, before.peak_mem_bytes / 1048576.0,
                after.peak_mem_bytes / 1048576.0);
