@@ -959,20 +959,8 @@ lct_status_t lct_pass_dw(lct_graph_t *g, lct_plan_ctx_t *ctx)
     cp.report.nwindows = 0;
     st = dw_pass_rules(gp, &cp);
     if (st == LCT_OK && cp.report.predicted_after_us < ctx->report.predicted_after_us) {
-        __typeof__(g->edges) tmp = g->edges;
-        g->edges = gp->edges;
-        gp->edges = tmp;
-        st = lct_graph_fill_adj(g);
-        if (st != LCT_OK) { /* cannot happen: gp's edges were acyclic; put ours back */
-            gp->edges = g->edges;
-            g->edges = tmp;
-            lct_graph_fill_adj(g);
-            lct_sched_report_clear_dw(&cp.report);
-        } else {
-            lct_sched_report_clear_dw(&ctx->report);
-            ctx->report = cp.report;
-            ctx->report.dw_paper_rules = true;
-        }
+        cp.report.dw_paper_rules = true;
+        st = lct_sched_adopt_copy(g, gp, &ctx->report, &cp.report);
     } else {
         lct_sched_report_clear_dw(&cp.report);
         st = LCT_OK; /* the paper's variant failing leaves ours in force */

@@ -154,21 +154,7 @@ static lct_status_t backward_plan(lct_graph_t *g, lct_plan_ctx_t *ctx)
     if (st == LCT_OK)
         st = sim_makespan(gp, ctx->interference, &ms_paper, &peak);
     if (st == LCT_OK && ms_paper < ms_own) {
-        __typeof__(g->edges) tmp = g->edges;
-        g->edges = gp->edges;
-        gp->edges = tmp;
-        g->adj_valid = false;
-        st = lct_graph_fill_adj(g);
-        if (st != LCT_OK) { /* cannot happen: gp's edges were acyclic; put ours back */
-            gp->edges = g->edges;
-            g->edges = tmp;
-            g->adj_valid = false;
-            st = lct_graph_fill_adj(g);
-            lct_sched_report_clear_dw(&cp.report);
-        } else {
-            lct_sched_report_clear_dw(&ctx->report);
-            ctx->report = cp.report;
-        }
+        st = lct_sched_adopt_copy(g, gp, &ctx->report, &cp.report);
     } else {
         lct_sched_report_clear_dw(&cp.report);
         st = LCT_OK; /* the paper's variant failing leaves ours in force */

@@ -28,6 +28,12 @@ lct_status_t lct_sched_windows(const lct_graph_t *g, uint32_t **a2a_p, uint32_t 
  * (and u itself) now also reaches v and everything v reaches. O(n * words). */
 void lct_sched_reach_add_edge(lct_reach_t *r, uint32_t u, uint32_t v);
 
+/* Keep the plan made on a copy of g (same nodes, only edges added): g takes the copy's edge list
+ * and *rep becomes *copy_rep (g's own dW report is freed). If g's adjacency cannot be rebuilt
+ * (it cannot: the copy's edges were acyclic), g keeps its own edges and copy_rep is freed. */
+lct_status_t lct_sched_adopt_copy(lct_graph_t *g, lct_graph_t *copy, lct_plan_report_t *rep,
+                                  lct_plan_report_t *copy_rep);
+
 /* Free the per-window arrays of the dW part of a report and zero that part. */
 void lct_sched_report_clear_dw(lct_plan_report_t *r);
 

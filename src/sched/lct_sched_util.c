@@ -75,6 +75,25 @@ void lct_sched_reach_add_edge(lct_reach_t *r, uint32_t u, uint32_t v)
     }
 }
 
+lct_status_t lct_sched_adopt_copy(lct_graph_t *g, lct_graph_t *copy, lct_plan_report_t *rep,
+                                  lct_plan_report_t *copy_rep)
+{
+    __typeof__(g->edges) tmp = g->edges;
+    g->edges = copy->edges;
+    copy->edges = tmp;
+    g->adj_valid = copy->adj_valid = false;
+    lct_status_t st = lct_graph_fill_adj(g);
+    if (st != LCT_OK) { /* cannot happen: the copy's edges were acyclic; put g's back */
+        copy->edges = g->edges;
+        g->edges = tmp;
+        lct_sched_report_clear_dw(copy_rep);
+        return lct_graph_fill_adj(g);
+    }
+    lct_sched_report_clear_dw(rep);
+    *rep = *copy_rep;
+    return LCT_OK;
+}
+
 void lct_sched_report_clear_dw(lct_plan_report_t *r)
 {
     for (uint32_t i = 0; i < r->nwindows; i++)

@@ -592,19 +592,38 @@ static lct_graph_t *tail_graph(uint32_t *ids)
     return g;
 }
 
+/* The dW pass alone on g with the given rules and tail setting (interference 0). */
+static void tail_run(lct_graph_t *g, lct_plan_ctx_t *ctx, int rules, bool tail)
+{
+    ctx_plain(ctx);
+    ctx->dw = true;
+    ctx->dw_rules = rules;
+    ctx->dw_tail = tail;
+    ck_assert_int_eq(lct_pass_dw(g, ctx), LCT_OK);
+}
+
+static double tail_makespan(const lct_graph_t *g, uint32_t x, double *x_start, double *x_end)
+{
+    lct_sim_cfg_t cfg = {0};
+    lct_sim_result_t res;
+    memset(&res, 0, sizeof(res));
+    ck_assert_int_eq(lct_sim_run(g, &cfg, &res), LCT_OK);
+    double ms = res.makespan;
+    *x_start = res.start[x];
+    *x_end = res.end[x];
+    lct_sim_result_free(&res);
+    return ms;
+}
+
 START_TEST(dw_tail_window)
 {
     uint32_t id[10];
     enum { G0, A, X, A0, C0, EMB, R1, R2, OPTX, OPT2 };
-    lct_sim_cfg_t cfg = {0};
-    lct_sim_result_t res;
+    lct_plan_ctx_t ctx;
+    double xs, xe;
 
     lct_graph_t *g = tail_graph(id);
-    lct_plan_ctx_t ctx;
-    ctx_plain(&ctx);
-    ctx.dw = true;
-    ctx.dw_rules = LCT_DW_RULES_OWN;
-    ck_assert_int_eq(lct_pass_dw(g, &ctx), LCT_OK);
+    tail_run(g, &ctx, LCT_DW_RULES_OWN, true);
     ck_assert_uint_eq(ctx.report.nwindows, 2);
     ck_assert(!ctx.report.windows[0].tail);
     ck_assert_uint_eq(ctx.report.windows[0].a2a, id[A0]);
@@ -618,40 +637,26 @@ START_TEST(dw_tail_window)
     ck_assert(has_sched(g, id[EMB], id[X]));
     ck_assert(!has_sched(g, id[R1], id[X]));
     ck_assert_uint_eq(count_sched(g), 2);
-    memset(&res, 0, sizeof(res));
-    ck_assert_int_eq(lct_sim_run(g, &cfg, &res), LCT_OK);
-    ck_assert_double_eq_tol(res.start[id[X]], 70, 1e-9);
-    ck_assert_double_eq_tol(res.end[id[X]], 90, 1e-9);
-    ck_assert_double_eq_tol(res.start[id[R2]], 70, 1e-9);
-    ck_assert_double_eq_tol(res.makespan, 125, 1e-9);
-    lct_sim_result_free(&res);
+    ck_assert_double_eq_tol(tail_makespan(g, id[X], &xs, &xe), 125, 1e-9);
+    ck_assert_double_eq_tol(xs, 70, 1e-9);
+    ck_assert_double_eq_tol(xe, 90, 1e-9);
     lct_plan_ctx_fini(&ctx);
     lct_graph_destroy(g);
 
     /* the paper's rules: no tail window, both forced into A0 */
     g = tail_graph(id);
-    ctx_plain(&ctx);
-    ctx.dw = true;
-    ctx.dw_rules = LCT_DW_RULES_PAPER;
-    ck_assert_int_eq(lct_pass_dw(g, &ctx), LCT_OK);
+    tail_run(g, &ctx, LCT_DW_RULES_PAPER, true);
     ck_assert_uint_eq(ctx.report.nwindows, 1);
     ck_assert_int_eq(window_of(&ctx, id[A]), 0);
     ck_assert_int_eq(window_of(&ctx, id[X]), 0);
-    memset(&res, 0, sizeof(res));
-    ck_assert_int_eq(lct_sim_run(g, &cfg, &res), LCT_OK);
-    ck_assert_double_eq_tol(res.makespan, 145, 1e-9);
-    lct_sim_result_free(&res);
+    ck_assert_double_eq_tol(tail_makespan(g, id[X], &xs, &xe), 145, 1e-9);
     lct_plan_ctx_fini(&ctx);
     lct_graph_destroy(g);
 
     /* LANCET_DW_TAIL=0: no tail window; A0, the final a2a window, takes a by best fit and x is
      * left out (40 > 2 x 0) */
     g = tail_graph(id);
-    ctx_plain(&ctx);
-    ctx.dw = true;
-    ctx.dw_rules = LCT_DW_RULES_OWN;
-    ctx.dw_tail = false;
-    ck_assert_int_eq(lct_pass_dw(g, &ctx), LCT_OK);
+    tail_run(g, &ctx, LCT_DW_RULES_OWN, false);
     ck_assert_uint_eq(ctx.report.nwindows, 1);
     ck_assert_int_eq(window_of(&ctx, id[A]), 0);
     ck_assert_int_eq(window_of(&ctx, id[X]), -1);
@@ -662,10 +667,7 @@ START_TEST(dw_tail_window)
     g = tail_graph(id);
     ck_assert_int_eq(lct_graph_add_edge(g, id[X], id[R1], LCT_EDGE_DATA), LCT_OK);
     ck_assert_int_eq(lct_graph_fill_adj(g), LCT_OK);
-    ctx_plain(&ctx);
-    ctx.dw = true;
-    ctx.dw_rules = LCT_DW_RULES_OWN;
-    ck_assert_int_eq(lct_pass_dw(g, &ctx), LCT_OK);
+    tail_run(g, &ctx, LCT_DW_RULES_OWN, true);
     ck_assert_uint_eq(ctx.report.nwindows, 1);
     ck_assert(!ctx.report.windows[0].tail);
     lct_plan_ctx_fini(&ctx);
