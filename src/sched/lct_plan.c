@@ -33,6 +33,7 @@ void lct_plan_ctx_init(lct_plan_ctx_t *ctx, const lct_device_profile_t *dev,
     ctx->dw = lct_config_bool(LCT_CFG_DW);
     ctx->dw_improve = lct_config_bool(LCT_CFG_DW_IMPROVE);
     ctx->dw_tail = lct_config_bool(LCT_CFG_DW_TAIL);
+    ctx->opt_tail = lct_config_bool(LCT_CFG_OPT_TAIL);
     ctx->dw_rules = lct_config_enum(LCT_CFG_DW_RULES);
     ctx->allreduce_fill = lct_config_bool(LCT_CFG_ALLREDUCE_FILL);
     ctx->pipeline = lct_config_bool(LCT_CFG_PIPELINE);
@@ -195,6 +196,8 @@ lct_status_t lct_plan_run(lct_graph_t *g, lct_plan_ctx_t *ctx)
     if (ctx->pipeline || ctx->tutel_degree > 0)
         LCT_CHECK_GOTO(lct_pass_pipeline(g, ctx), st, out);
     LCT_CHECK_GOTO(backward_plan(g, ctx), st, out);
+    if (ctx->opt_tail)
+        LCT_CHECK_GOTO(lct_pass_opt_tail(g, ctx), st, out);
 
     /* Verify: acyclic, per communicator the collectives keep their order, memory budget. */
     LCT_CHECK_GOTO(lct_graph_fill_adj(g), st, out);
@@ -280,6 +283,11 @@ void lct_plan_report_text(FILE *f, const lct_graph_t *g, const lct_plan_ctx_t *c
     else
         fprintf(f, "all-reduce fill: %u placed in gaps, %u chained after the last a2a\n",
                 r->allreduce_placed, r->allreduce_chained);
+    if (!ctx->opt_tail)
+        fprintf(f, "optimizer deferral: off\n");
+    else
+        fprintf(f, "optimizer deferral: %u optimizer nodes wait for the end of the backward\n",
+                r->opt_deferred);
     if (!ctx->pipeline)
         fprintf(f, "forward pipeline: off\n");
     else if (!LCT_SCHED_HAVE_PIPELINE)
@@ -368,6 +376,9 @@ char *lct_plan_report_json(const lct_graph_t *g, const lct_plan_ctx_t *ctx)
     jset(ar, "enabled", json_boolean(ctx->allreduce_fill), &bad);
     jset(ar, "placed", json_integer(r->allreduce_placed), &bad);
     jset(ar, "chained", json_integer(r->allreduce_chained), &bad);
+    jset(root, "optimizer_deferral",
+         json_pack("{s:b, s:I}", "enabled", (int)ctx->opt_tail, "deferred", (json_int_t)r->opt_deferred),
+         &bad);
     jset(pl, "enabled", json_boolean(ctx->pipeline), &bad);
     jset(pl, "available", json_boolean(LCT_SCHED_HAVE_PIPELINE), &bad);
     jset(pl, "max_chunks", json_integer(ctx->pipeline_max_chunks), &bad);

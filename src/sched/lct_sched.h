@@ -67,6 +67,8 @@ typedef struct {
     /* all-reduce gap fill */
     uint32_t allreduce_placed;
     uint32_t allreduce_chained;   /* left over, chained after the last a2a */
+    /* optimizer deferral */
+    uint32_t opt_deferred;        /* optimizer nodes made to wait for the end of the backward */
     /* forward pipeline pass (later) */
     uint32_t pipelined_ranges;
     /* timing */
@@ -98,6 +100,7 @@ typedef struct {
     uint64_t mem_budget_bytes;        /* LANCET_MEM_BUDGET_MB in bytes */
     bool dw, dw_improve, allreduce_fill, pipeline;
     bool dw_tail;                     /* LANCET_DW_TAIL: the tail window (own rules only) */
+    bool opt_tail;                    /* LANCET_OPT_TAIL: optimizer deferral */
     int pipeline_max_chunks;
     lct_plan_report_t report;
     /* Tutel-style baseline (lancet-opt --tutel D): when > 0 the pipeline pass cuts only each
@@ -123,6 +126,10 @@ lct_status_t lct_pass_dw(lct_graph_t *g, lct_plan_ctx_t *ctx);
 lct_status_t lct_pass_pipeline(lct_graph_t *g, lct_plan_ctx_t *ctx);
 /* Gradient all-reduces best-fit into the gaps between consecutive a2a's. */
 lct_status_t lct_pass_allreduce_fill(lct_graph_t *g, lct_plan_ctx_t *ctx);
+
+/* Optimizer updates wait for the end of the backward, beside the last gradient all-reduce,
+ * where the simulated step gets shorter (lct_pass_opt_tail.c). */
+lct_status_t lct_pass_opt_tail(lct_graph_t *g, lct_plan_ctx_t *ctx);
 
 /* Run the enabled passes in order on a graph whose dependencies are reconstructed. */
 lct_status_t lct_plan_run(lct_graph_t *g, lct_plan_ctx_t *ctx);

@@ -193,7 +193,7 @@ START_TEST(random_steps_keep_invariants)
 {
     static const double interference[] = {0, 0.15, 0.5};
     uint32_t placed = 0, windows = 0, ar_placed = 0, ar_chained = 0, dropped = 0, moves = 0;
-    uint32_t tail_placed = 0;
+    uint32_t tail_placed = 0, opt_deferred = 0;
     rng_state = 0x9e3779b97f4a7c15ull;
     lct_log_level = LCT_LOG_WARN;
     for (int it = 0; it < NGRAPHS; it++) {
@@ -261,6 +261,7 @@ START_TEST(random_steps_keep_invariants)
         ar_chained += ctx.report.allreduce_chained;
         dropped += ctx.report.dropped_for_memory;
         moves += ctx.report.improve_moves;
+        opt_deferred += ctx.report.opt_deferred;
         for (uint32_t w = 0; w < ctx.report.nwindows; w++)
             if (ctx.report.windows[w].tail)
                 tail_placed += ctx.report.windows[w].ndw;
@@ -277,10 +278,12 @@ START_TEST(random_steps_keep_invariants)
     ck_assert_uint_gt(dropped, 0);
     ck_assert_uint_gt(moves, 0);
     ck_assert_uint_gt(tail_placed, 0);
+    ck_assert_uint_gt(opt_deferred, 0);
     fprintf(stderr,
             "%d graphs: %u windows, %u dW placed (%u in tail windows), %u dropped for memory, %u "
-            "improvement moves, %u all-reduces in gaps, %u chained\n",
-            NGRAPHS, windows, placed, tail_placed, dropped, moves, ar_placed, ar_chained);
+            "improvement moves, %u all-reduces in gaps, %u chained, %u optimizer nodes deferred\n",
+            NGRAPHS, windows, placed, tail_placed, dropped, moves, ar_placed, ar_chained,
+            opt_deferred);
 }
 END_TEST
 

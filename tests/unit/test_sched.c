@@ -117,7 +117,7 @@ static void ctx_plain(lct_plan_ctx_t *ctx)
     lct_config_reset();
     lct_plan_ctx_init(ctx, NULL, NULL);
     ctx->interference = 0;
-    ctx->dw = ctx->allreduce_fill = ctx->pipeline = ctx->dw_improve = false;
+    ctx->dw = ctx->allreduce_fill = ctx->pipeline = ctx->dw_improve = ctx->opt_tail = false;
     ctx->mem_budget_bytes = 1ull << 30;
 }
 
@@ -675,6 +675,51 @@ START_TEST(dw_tail_window)
 }
 END_TEST
 
+/* Optimizer deferral.
+ *   c0(10) -> c1(40) -> emb(10) -> R2(50) -> opt2(5)       (dX chain, then the last bucket)
+ *   a(10) dW reads c0, all-reduced by R1(10) (R1 -> R2), then updated by opt1(20)
+ * As launched (f = 0): c0 0-10; a and c1 share the engine from 10, a ends at 30 (c1 has done 10);
+ * R1 30-40; c1 alone until 40 (20 left), then with opt1: both end at 80; emb 80-90, R2 90-140,
+ * opt2 140-145: 145 us. opt1 is the only candidate (opt2 follows R2). Deferred (emb -> opt1):
+ * c1 ends at 60, emb 60-70, R2 70-120 with opt1 70-90 under it, opt2 120-125: 125 us. */
+START_TEST(opt_tail_defers_update)
+{
+    for (int on = 0; on < 2; on++) {
+        lct_graph_t *g;
+        ck_assert_int_eq(lct_graph_create(&g), LCT_OK);
+        uint32_t c0 = kern(g, "c0", LCT_ROLE_DX, 10);
+        uint32_t a = kern(g, "dw.a", LCT_ROLE_DW, 10);
+        uint32_t R1 = allreduce(g, "allreduce.1", 10);
+        uint32_t opt1 = kern(g, "opt.1", LCT_ROLE_OTHER, 20);
+        uint32_t c1 = kern(g, "c1", LCT_ROLE_DX, 40);
+        uint32_t emb = kern(g, "emb", LCT_ROLE_DX, 10);
+        uint32_t R2 = allreduce(g, "allreduce.2", 50);
+        uint32_t opt2 = kern(g, "opt.2", LCT_ROLE_OTHER, 5);
+        LCT_NODE(g, opt1)->phase = LCT_NODE(g, opt2)->phase = LCT_PHASE_OPTIMIZER;
+        edge(g, c0, a);
+        edge(g, a, R1);
+        edge(g, R1, opt1);
+        edge(g, c0, c1);
+        edge(g, c1, emb);
+        edge(g, emb, R2);
+        coll_edge(g, R1, R2);
+        edge(g, R2, opt2);
+        ck_assert_int_eq(lct_graph_fill_adj(g), LCT_OK);
+        lct_plan_ctx_t ctx;
+        ctx_plain(&ctx);
+        ctx.opt_tail = on;
+        ck_assert_int_eq(lct_plan_run(g, &ctx), LCT_OK);
+        ck_assert_double_eq_tol(ctx.report.predicted_before_us, 145, 1e-9);
+        ck_assert_double_eq_tol(ctx.report.predicted_after_us, on ? 125 : 145, 1e-9);
+        ck_assert_uint_eq(ctx.report.opt_deferred, on ? 1 : 0);
+        ck_assert(has_sched(g, emb, opt1) == (bool)on);
+        ck_assert_uint_eq(count_sched(g), on ? 1 : 0);
+        lct_plan_ctx_fini(&ctx);
+        lct_graph_destroy(g);
+    }
+}
+END_TEST
+
 /* Pins: an unplaced dW stays between its stream neighbours.
  *   x0(10) -> A0(40) -> x1(10) -> x2(10) -> x3(10);   k(30), m(50) read x0's output
  *   launch order: x0 k A0 x1 m x2 x3 (one stream)
@@ -903,7 +948,7 @@ static void run_plan_golden(lct_graph_t **g_p, lct_plan_ctx_t *ctx, golden_t *n)
 {
     lct_graph_t *g = golden_graph(n);
     ctx_plain(ctx);
-    ctx->dw = ctx->dw_improve = ctx->allreduce_fill = ctx->pipeline = true;
+    ctx->dw = ctx->dw_improve = ctx->allreduce_fill = ctx->pipeline = ctx->opt_tail = true;
     ctx->interference = 0.2;
     ck_assert_int_eq(lct_plan_run(g, ctx), LCT_OK);
     *g_p = g;
@@ -965,7 +1010,7 @@ START_TEST(plan_report_golden)
     lct_graph_t *g = golden_graph(&n);
     lct_plan_ctx_t ctx;
     ctx_plain(&ctx);
-    ctx.dw = ctx.allreduce_fill = ctx.pipeline = true;
+    ctx.dw = ctx.allreduce_fill = ctx.pipeline = ctx.opt_tail = true;
     ck_assert_int_eq(lct_plan_run(g, &ctx), LCT_OK);
     ck_assert(ctx.report.plan_ms >= 0);
     char *text = report_text(g, &ctx);
@@ -1027,7 +1072,8 @@ START_TEST(plan_ctx_from_registry)
 
     lct_config_reset();
     lct_plan_ctx_init(&ctx, NULL, NULL);
-    ck_assert(ctx.dw && ctx.dw_improve && ctx.allreduce_fill && ctx.pipeline && ctx.dw_tail);
+    ck_assert(ctx.dw && ctx.dw_improve && ctx.allreduce_fill && ctx.pipeline && ctx.dw_tail &&
+              ctx.opt_tail);
     ck_assert_int_eq(ctx.pipeline_max_chunks, 8);
     ck_assert_uint_eq(ctx.mem_budget_bytes, 1024ull << 20);
     ck_assert_double_eq(ctx.interference, 0); /* -1 and no device */
@@ -1047,10 +1093,12 @@ START_TEST(plan_ctx_from_registry)
     ck_assert_int_eq(lct_config_set(LCT_CFG_PIPELINE, "0"), LCT_OK);
     ck_assert_int_eq(lct_config_set(LCT_CFG_PIPELINE_MAX_CHUNKS, "3"), LCT_OK);
     ck_assert_int_eq(lct_config_set(LCT_CFG_DW_TAIL, "0"), LCT_OK);
+    ck_assert_int_eq(lct_config_set(LCT_CFG_OPT_TAIL, "0"), LCT_OK);
     lct_plan_ctx_init(&ctx, &dev, NULL);
     ck_assert_double_eq(ctx.interference, 0.5);
     ck_assert_uint_eq(ctx.mem_budget_bytes, 0);
-    ck_assert(!ctx.dw && !ctx.dw_improve && !ctx.allreduce_fill && !ctx.pipeline && !ctx.dw_tail);
+    ck_assert(!ctx.dw && !ctx.dw_improve && !ctx.allreduce_fill && !ctx.pipeline && !ctx.dw_tail &&
+              !ctx.opt_tail);
     ck_assert_int_eq(ctx.pipeline_max_chunks, 3);
     lct_plan_ctx_fini(&ctx);
     lct_config_reset();
@@ -1156,6 +1204,7 @@ int main(void)
     tcase_add_test(tc, dw_final_window_not_forced);
     tcase_add_test(tc, dw_pins_keep_stream_place);
     tcase_add_test(tc, dw_tail_window);
+    tcase_add_test(tc, opt_tail_defers_update);
     tcase_add_test(tc, dw_memory_budget);
     tcase_add_test(tc, dw_improvement_under_interference);
     tcase_add_test(tc, dw_improvement_not_worse);
