@@ -34,6 +34,16 @@
  * its last dW, and the pile-up delays the all-reduce tail (72 ms exposed there). So the final
  * window gets best fit only, and what is left is pinned.
  *
+ * Tail window (ours; LANCET_DW_TAIL, own rules only). The gradient all-reduce launched last,
+ * R_last, when it follows every a2a window and some dW could run beside it, is one more window,
+ * after the a2a windows: dW that no all-reduce waits for (expert weights) run there while the
+ * compute engine would otherwise wait for the step's last bucket. Its start edges come from
+ * R_last's compute predecessors only (R_last may queue behind earlier buckets while the engine
+ * is free); it has no finish edge. Its room is the compute-free span before R_last's end in the
+ * timeline without it, times (1 - f). The greedy runs twice, without the tail and with the tail
+ * filled first; the tail is kept when it undid no more placements for memory and the step with
+ * the all-reduce fill (on a copy) is shorter. docs/passes.md has the measurements.
+ *
  * Pins (ours). An unplaced candidate d is kept where the program launched it: SCHED edges
  * prev -> d and d -> next, where prev / next are the nearest compute nodes of d's stream before
  * / after it in launch order that are not candidates themselves (edges implied by the input
