@@ -236,7 +236,18 @@ static lct_status_t build_csr(uint32_t n, const lct_edge_t *e, size_t ne, int fo
     uint32_t w = 0;
     for (uint32_t v = 0; v < n; v++) {
         uint32_t b = off[v], end = off[v + 1];
-        qsort(list + b, end - b, sizeof(*list), cmp_u32);
+        if (end - b <= 32) { /* most rows are short: insertion sort beats qsort's set-up */
+            for (uint32_t i = b + 1; i < end; i++) {
+                uint32_t x = list[i], j = i;
+                while (j > b && list[j - 1] > x) {
+                    list[j] = list[j - 1];
+                    j--;
+                }
+                list[j] = x;
+            }
+        } else {
+            qsort(list + b, end - b, sizeof(*list), cmp_u32);
+        }
         off[v] = w;
         for (uint32_t i = b; i < end; i++)
             if (i == b || list[i] != list[i - 1])

@@ -152,6 +152,7 @@ struct lct_pipe_planner {
     lct_graph_t *scratch;
     cand_t cand;
     uint32_t nevals, nhits;
+    bool bwd; /* backward layout: one core per MoE layer's backward all-to-all chain */
     char msgbuf[256];
 };
 
@@ -346,6 +347,76 @@ out:
     return st;
 }
 
+/* Backward layout. Per MoE layer, the chain from its first backward all-to-all A1 to its last
+ * A2: every node on a path from A1 to A2 (both included), which is the experts' input-gradient
+ * work between them and the allocations it makes. The set is convex (a node on a path between
+ * two members is a member), so it can be rewritten like a forward range; its nodes get
+ * consecutive region positions in topological order, one core and one group each. Nothing else
+ * of the backward is in the region: weight-gradient work stays outside. */
+static lct_status_t planner_layout_bwd(lct_pipe_planner_t *p)
+{
+    lct_graph_t *g = p->g;
+    uint32_t n = p->n, gcap = 0, nr = 0, nm = 0;
+    lct_reach_t r;
+    lct_status_t st = LCT_OK;
+    uint32_t *a1 = malloc(((size_t)n + 1) * sizeof(uint32_t));
+    uint32_t *a2 = malloc(((size_t)n + 1) * sizeof(uint32_t));
+    int32_t *moe = malloc(((size_t)n + 1) * sizeof(int32_t));
+    memset(&r, 0, sizeof(r));
+    p->order = malloc(((size_t)n + 1) * sizeof(*p->order));
+    p->pos = malloc(((size_t)n + 1) * sizeof(*p->pos));
+    p->cores = calloc((size_t)n + 1, sizeof(*p->cores));
+    if (!a1 || !a2 || !moe || !p->order || !p->pos || !p->cores) {
+        st = LCT_ERR_NOMEM;
+        goto out;
+    }
+    for (uint32_t v = 0; v < n; v++)
+        p->pos[v] = NONE;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t v = g->topo[k];
+        const lct_node_t *x = LCT_NODE(g, v);
+        if (x->kind != LCT_NODE_COLLECTIVE || x->coll.op != LCT_COLL_ALLTOALL ||
+            x->phase != LCT_PHASE_BACKWARD || x->moe < 0)
+            continue;
+        uint32_t m = 0;
+        while (m < nm && moe[m] != x->moe)
+            m++;
+        if (m == nm) {
+            moe[nm] = x->moe;
+            a1[nm] = a2[nm] = v;
+            nm++;
+        } else {
+            a2[m] = v; /* topological order: the later one */
+        }
+    }
+    if (!nm)
+        goto out;
+    LCT_CHECK_GOTO(lct_reach_fill(g, &r), st, out);
+    for (uint32_t m = 0; m < nm; m++) {
+        if (a1[m] == a2[m] || !lct_reach_path(&r, a1[m], a2[m]))
+            continue;
+        uint32_t first = nr;
+        for (uint32_t k = 0; k < n; k++) {
+            uint32_t v = g->topo[k];
+            if ((v == a1[m] || lct_reach_path(&r, a1[m], v)) &&
+                (v == a2[m] || lct_reach_path(&r, v, a2[m])) && p->pos[v] == NONE) {
+                p->order[nr] = v;
+                p->pos[v] = nr++;
+            }
+        }
+        p->cores[p->ncores] = (core_t){moe[m], first, nr, p->ngroups};
+        LCT_CHECK_GOTO(push_group(p, first, nr, (int32_t)p->ncores, &gcap), st, out);
+        p->ncores++;
+    }
+    p->nregion = nr;
+out:
+    lct_reach_free(&r);
+    free(a1);
+    free(a2);
+    free(moe);
+    return st;
+}
+
 void lct_pipe_planner_destroy(lct_pipe_planner_t *p)
 {
     if (!p)
@@ -374,7 +445,8 @@ void lct_pipe_planner_destroy(lct_pipe_planner_t *p)
     free(p);
 }
 
-lct_status_t lct_pipe_planner_create(lct_graph_t *g, lct_plan_ctx_t *ctx, lct_pipe_planner_t **p_p)
+static lct_status_t planner_create(lct_graph_t *g, lct_plan_ctx_t *ctx, bool bwd,
+                                   lct_pipe_planner_t **p_p)
 {
     if (!g->adj_valid) {
         LCT_WARN("pipeline: adjacency of graph '%s' is not current", g->meta.name ? g->meta.name : "");
@@ -417,7 +489,8 @@ lct_status_t lct_pipe_planner_create(lct_graph_t *g, lct_plan_ctx_t *ctx, lct_pi
     memcpy(p->pred_off, g->pred_off, ((size_t)p->n + 1) * sizeof(uint32_t));
     if (npred)
         memcpy(p->pred, g->pred, npred * sizeof(uint32_t));
-    LCT_CHECK_GOTO(planner_layout(p), st, fail);
+    p->bwd = bwd;
+    LCT_CHECK_GOTO(bwd ? planner_layout_bwd(p) : planner_layout(p), st, fail);
     p->ns = calloc((size_t)p->nregion * (p->K + 1) + 1, sizeof(*p->ns));
     p->ep = calloc(npred * (p->K + 1) + 1, sizeof(*p->ep));
     p->cand.base = malloc(((size_t)p->nregion + 1) * sizeof(uint32_t));
@@ -433,6 +506,11 @@ fail:
         LCT_WARN("pipeline: out of memory setting up the planner for %u nodes", p->n);
     lct_pipe_planner_destroy(p);
     return st;
+}
+
+lct_status_t lct_pipe_planner_create(lct_graph_t *g, lct_plan_ctx_t *ctx, lct_pipe_planner_t **p_p)
+{
+    return planner_create(g, ctx, false, p_p);
 }
 
 uint32_t lct_pipe_planner_ngroups(const lct_pipe_planner_t *p) { return p->ngroups; }
@@ -627,6 +705,20 @@ static lct_status_t cand_items(lct_pipe_planner_t *p, uint32_t q, uint32_t k, bo
     return LCT_OK;
 }
 
+/* An allocation kept whole after a split node waits for the pieces whose footprints meet its
+ * own (address reuse) and for the first chunk's pieces (it is not hoisted above the work it
+ * followed), not for every piece: an allocation made for the next node of a chunk pipeline
+ * would otherwise make every chunk of that node wait for every chunk of this one. Any other
+ * node kept whole waits for every piece. */
+static bool alloc_needs_piece(const lct_graph_t *g, uint32_t v, const lct_split_piece_t *pc)
+{
+    const lct_node_t *n = LCT_NODE(g, v);
+    if (n->kind != LCT_NODE_MEM_ALLOC || n->fp.unknown || pc->chunk == 0)
+        return true;
+    lct_footprint_t f = {false, pc->nranges, pc->ranges};
+    return lct_footprints_conflict(&f, &n->fp);
+}
+
 /* Build the candidate of region positions [first, end) cut k ways (k = 1: unsplit). full: edges
  * from every conflicting pair of the range (the rewrite); otherwise from direct dependencies (the
  * cost). *fail_p: region position of a node that cannot be split, NONE when all can. */
@@ -664,9 +756,12 @@ static lct_status_t cand_build(lct_pipe_planner_t *p, uint32_t first, uint32_t e
             uint32_t bu = c->base[pu - first], nu = c->base[pu - first + 1] - bu;
             nsplit_t *su = nsv[pu - first];
             if (!su || !sv) { /* a node kept whole: every piece on the other side */
-                for (uint32_t a = 0; a < nu; a++)
+                for (uint32_t a = 0; a < nu; a++) {
+                    if (su && !sv && !alloc_needs_piece(p->g, v, &su->sp.pieces[a]))
+                        continue;
                     for (uint32_t b = 0; b < nv; b++)
                         LCT_CHECK_GOTO(cand_edge(c, bu + a, bv + b), st, out);
+                }
                 continue;
             }
             size_t mark = c->edges.len;
@@ -1284,6 +1379,28 @@ static lct_status_t rewrite_range(lct_pipe_planner_t *p, uint32_t first, uint32_
         if (c->items.data[x].piece != NONE)
             LCT_CHECK_GOTO(lct_graph_add_edge(g, newid[x], c->items.data[x].node, LCT_EDGE_DATA), st,
                            out);
+    /* An allocation kept whole in the range that followed a split node only for its placement
+     * (no piece of that node touches its bytes) now follows the node's first piece, as the
+     * candidate's edges say, instead of the node's join: after the join it would make every
+     * chunk downstream wait for every chunk upstream (alloc_needs_piece). */
+    for (size_t e = 0; e < orig_edges; e++) {
+        lct_edge_t *ed = &g->edges.data[e];
+        uint32_t pd = p->pos[ed->dst], ps = p->pos[ed->src];
+        if (pd == NONE || pd < first || pd >= end || ps == NONE || ps < first || ps >= end ||
+            LCT_NODE(g, ed->dst)->kind != LCT_NODE_MEM_ALLOC)
+            continue;
+        uint32_t b0 = c->base[ps - first], b1 = c->base[ps - first + 1];
+        if (c->items.data[b0].piece == NONE || c->items.data[c->base[pd - first]].piece != NONE)
+            continue;
+        nsplit_t *es = &p->ns[(size_t)ps * (p->K + 1) + k];
+        bool meets = false;
+        for (uint32_t x = b0; x < b1 && !meets; x++) {
+            const lct_split_piece_t *pc = &es->sp.pieces[c->items.data[x].piece];
+            meets = pc->chunk > 0 && alloc_needs_piece(g, ed->dst, pc);
+        }
+        if (!meets)
+            ed->src = newid[b0];
+    }
     /* the originals become empty join nodes */
     for (uint32_t q = first; q < end; q++) {
         uint32_t b0 = c->base[q - first];
@@ -1690,6 +1807,102 @@ done:
 out:
     lct_sim_result_free(&after);
     free(ranges);
+    lct_pipe_planner_destroy(p);
+    return st;
+}
+
+/* ------------------------------------------------------------------ backward chains */
+
+/* Simulated cost of backward chain c alone, cut k ways; *ok_p false when a node cannot be cut k
+ * ways or the chunks add more live memory than the budget. */
+static lct_status_t chain_cost(lct_pipe_planner_t *p, uint32_t c, uint32_t k, double *cost_p,
+                               int *policy_p, bool *ok_p)
+{
+    uint32_t first = p->cores[c].first, end = p->cores[c].end, fail;
+    evres_t ev, ev1;
+    *ok_p = false;
+    LCT_CHECK(cand_build(p, first, end, k, false, &fail));
+    if (fail != NONE) {
+        nsplit_t *e = &p->ns[(size_t)fail * (p->K + 1) + k];
+        LCT_DEBUG(SCHED, "backward chain of MoE %d: %s cannot be cut %u ways: %s", p->cores[c].moe,
+                  LCT_NODE(p->g, p->order[fail])->name, k, e->msg ? e->msg : "");
+        return LCT_OK;
+    }
+    LCT_CHECK(cand_eval(p, k, &ev));
+    LCT_DEBUG(SCHED, "backward chain of MoE %d, k = %u: %.1f us", p->cores[c].moe, k, ev.makespan);
+    if (k > 1 && range_has_mem(p, first, end)) {
+        LCT_CHECK(cand_build(p, first, end, 1, false, &fail));
+        LCT_CHECK(cand_eval(p, 1, &ev1));
+        if (ev.peak - ev1.peak > (double)p->ctx->mem_budget_bytes)
+            return LCT_OK;
+    }
+    *cost_p = ev.makespan;
+    *policy_p = ev.policy;
+    *ok_p = true;
+    return LCT_OK;
+}
+
+lct_status_t lct_pass_pipeline_bwd(lct_graph_t *g, lct_plan_ctx_t *ctx)
+{
+    lct_plan_report_t *rep = &ctx->report;
+    lct_pipe_planner_t *p = NULL;
+    uint32_t *kk = NULL;
+    int *pol = NULL;
+    lct_status_t st;
+    rep->bwd_pipelined = rep->bwd_chains = rep->bwd_nodes_added = 0;
+    LCT_CHECK(planner_create(g, ctx, true, &p));
+    rep->bwd_chains = p->ncores;
+    if (!p->ncores)
+        goto done;
+    kk = calloc(p->ncores, sizeof(*kk));
+    pol = calloc(p->ncores, sizeof(*pol));
+    if (!kk || !pol) {
+        st = LCT_ERR_NOMEM;
+        goto out;
+    }
+    for (uint32_t c = 0; c < p->ncores; c++) {
+        double best = 0, cost = 0;
+        int policy = 0;
+        bool ok = false;
+        kk[c] = 1;
+        LCT_CHECK_GOTO(chain_cost(p, c, 1, &best, &policy, &ok), st, out);
+        if (!ok)
+            continue;
+        uint32_t k0 = ctx->tutel_degree > 0 ? (uint32_t)ctx->tutel_degree : 2;
+        uint32_t k1 = ctx->tutel_degree > 0 ? (uint32_t)ctx->tutel_degree : p->K;
+        for (uint32_t k = k0; k <= k1 && k <= p->K && k >= 2; k++) {
+            LCT_CHECK_GOTO(chain_cost(p, c, k, &cost, &policy, &ok), st, out);
+            if (ok && (ctx->tutel_degree > 0 || cost < best - (1e-6 * best + 1e-9))) {
+                best = cost;
+                kk[c] = k;
+                pol[c] = policy;
+            }
+        }
+    }
+    size_t orig_edges = g->edges.len;
+    for (uint32_t c = 0; c < p->ncores; c++) {
+        if (kk[c] < 2)
+            continue;
+        LCT_CHECK_GOTO(rewrite_range(p, p->cores[c].first, p->cores[c].end, kk[c], pol[c],
+                                     orig_edges, &rep->bwd_nodes_added),
+                       st, out);
+        rep->bwd_pipelined++;
+    }
+    if (rep->bwd_pipelined) {
+        LCT_CHECK_GOTO(renumber_seq(g), st, out);
+        if ((st = lct_graph_fill_adj(g)) != LCT_OK) {
+            LCT_WARN("pipeline: the rewritten backward is not acyclic");
+            st = LCT_ERR_INTERNAL;
+            goto out;
+        }
+    }
+done:
+    LCT_INFO(SCHED, "backward pipeline: %u of %u expert chains pipelined, %u nodes added",
+             rep->bwd_pipelined, rep->bwd_chains, rep->bwd_nodes_added);
+    st = LCT_OK;
+out:
+    free(kk);
+    free(pol);
     lct_pipe_planner_destroy(p);
     return st;
 }

@@ -34,6 +34,7 @@ void lct_plan_ctx_init(lct_plan_ctx_t *ctx, const lct_device_profile_t *dev,
     ctx->dw_improve = lct_config_bool(LCT_CFG_DW_IMPROVE);
     ctx->dw_tail = lct_config_bool(LCT_CFG_DW_TAIL);
     ctx->opt_tail = lct_config_bool(LCT_CFG_OPT_TAIL);
+    ctx->pipeline_bwd = lct_config_bool(LCT_CFG_PIPELINE_BWD);
     ctx->dw_rules = lct_config_enum(LCT_CFG_DW_RULES);
     ctx->allreduce_fill = lct_config_bool(LCT_CFG_ALLREDUCE_FILL);
     ctx->pipeline = lct_config_bool(LCT_CFG_PIPELINE);
@@ -167,6 +168,86 @@ out:
     return st;
 }
 
+static lct_status_t backward_and_opt(lct_graph_t *g, lct_plan_ctx_t *ctx)
+{
+    LCT_CHECK(backward_plan(g, ctx));
+    if (ctx->opt_tail)
+        LCT_CHECK(lct_pass_opt_tail(g, ctx));
+    return LCT_OK;
+}
+
+/* Simulated step and the part of it that backward all-to-alls leave exposed. */
+static lct_status_t sim_bwd_exposed(const lct_graph_t *g, double interference, double *ms_p,
+                                    double *exposed_p)
+{
+    lct_sim_cfg_t cfg = {interference};
+    lct_sim_result_t res;
+    memset(&res, 0, sizeof(res));
+    LCT_CHECK(lct_sim_run(g, &cfg, &res));
+    *ms_p = res.makespan;
+    *exposed_p = 0;
+    for (uint32_t k = 0; k < res.na2a; k++)
+        if (LCT_NODE(g, res.a2a_nodes[k])->phase == LCT_PHASE_BACKWARD)
+            *exposed_p += res.a2a_exposed[k];
+    lct_sim_result_free(&res);
+    return LCT_OK;
+}
+
+/* The backward passes and the optimizer deferral; then, with LANCET_PIPELINE_BWD, when the
+ * backward all-to-alls still leave more than 1% of the step exposed (there is not enough dW
+ * work to fill their windows), the same again on a copy taken before them whose expert chains
+ * are pipelined (lct_pass_pipeline_bwd), with the dW rules that won; the shorter step is kept.
+ * Pipelining the chains shortens the windows the dW pass fills, so it only pays where the dW
+ * cannot fill them; the comparison decides, and where the windows are full it is not made. */
+static lct_status_t backward_with_chains(lct_graph_t *g, lct_plan_ctx_t *ctx)
+{
+    lct_graph_t *pre = NULL;
+    lct_plan_ctx_t cp;
+    double ms_a = 0, exp_a = 0, ms_b = 0, exp_b = 0;
+    lct_status_t st;
+    bool try_chains = ctx->pipeline && ctx->pipeline_bwd && ctx->tutel_degree <= 0;
+
+    if (try_chains) {
+        LCT_CHECK(lct_graph_clone(g, &pre));
+        if ((st = lct_graph_fill_adj(pre)) != LCT_OK)
+            goto out;
+    }
+    if ((st = backward_and_opt(g, ctx)) != LCT_OK || !try_chains)
+        goto out;
+    if ((st = sim_bwd_exposed(g, ctx->interference, &ms_a, &exp_a)) != LCT_OK)
+        goto out;
+    if (!(exp_a > 0.01 * ms_a))
+        goto out;
+    cp = *ctx;
+    cp.report.windows = NULL; /* the copy's dW report is its own */
+    cp.report.nwindows = 0;
+    cp.dw_rules = ctx->report.dw_paper_rules ? LCT_DW_RULES_PAPER : LCT_DW_RULES_OWN;
+    st = lct_pass_pipeline_bwd(pre, &cp);
+    if (st == LCT_OK && cp.report.bwd_pipelined)
+        st = backward_and_opt(pre, &cp);
+    if (st == LCT_OK && cp.report.bwd_pipelined)
+        st = sim_bwd_exposed(pre, ctx->interference, &ms_b, &exp_b);
+    LCT_DEBUG(SCHED, "backward chains: %u pipelined; step %.1f us (backward a2a exposed %.1f) -> "
+                     "%.1f us (%.1f)",
+              cp.report.bwd_pipelined, ms_a, exp_a, ms_b, exp_b);
+    if (st == LCT_OK && cp.report.bwd_pipelined && ms_b < ms_a - (1e-6 * ms_a + 1e-9)) {
+        lct_graph_t tmp = *g; /* the copy has more nodes: take the whole graph */
+        *g = *pre;
+        *pre = tmp;
+        lct_sched_report_clear_dw(&ctx->report);
+        cp.dw_rules = ctx->dw_rules;
+        cp.report.dw_paper_rules = ctx->report.dw_paper_rules;
+        ctx->report = cp.report;
+    } else {
+        lct_sched_report_clear_dw(&cp.report);
+        ctx->report.bwd_chains = cp.report.bwd_chains;
+        st = LCT_OK; /* the variant failing leaves the plan without it in force */
+    }
+out:
+    lct_graph_destroy(pre);
+    return st;
+}
+
 lct_status_t lct_plan_run(lct_graph_t *g, lct_plan_ctx_t *ctx)
 {
     double t0 = now_ms(), before = 0, after = 0, peak0 = 0, peak1 = 0;
@@ -195,9 +276,9 @@ lct_status_t lct_plan_run(lct_graph_t *g, lct_plan_ctx_t *ctx)
     /* The pass order. */
     if (ctx->pipeline || ctx->tutel_degree > 0)
         LCT_CHECK_GOTO(lct_pass_pipeline(g, ctx), st, out);
-    LCT_CHECK_GOTO(backward_plan(g, ctx), st, out);
-    if (ctx->opt_tail)
-        LCT_CHECK_GOTO(lct_pass_opt_tail(g, ctx), st, out);
+    if (ctx->tutel_degree > 0) /* Tutel's chunks reach the backward through autograd */
+        LCT_CHECK_GOTO(lct_pass_pipeline_bwd(g, ctx), st, out);
+    LCT_CHECK_GOTO(backward_with_chains(g, ctx), st, out);
 
     /* Verify: acyclic, per communicator the collectives keep their order, memory budget. */
     LCT_CHECK_GOTO(lct_graph_fill_adj(g), st, out);
@@ -283,6 +364,11 @@ void lct_plan_report_text(FILE *f, const lct_graph_t *g, const lct_plan_ctx_t *c
     else
         fprintf(f, "all-reduce fill: %u placed in gaps, %u chained after the last a2a\n",
                 r->allreduce_placed, r->allreduce_chained);
+    if (ctx->tutel_degree > 0 || (ctx->pipeline && ctx->pipeline_bwd))
+        fprintf(f, "backward expert chains: %u of %u pipelined, %u chunk nodes added\n",
+                r->bwd_pipelined, r->bwd_chains, r->bwd_nodes_added);
+    else
+        fprintf(f, "backward expert chains: off\n");
     if (!ctx->opt_tail)
         fprintf(f, "optimizer deferral: off\n");
     else
@@ -376,6 +462,12 @@ char *lct_plan_report_json(const lct_graph_t *g, const lct_plan_ctx_t *ctx)
     jset(ar, "enabled", json_boolean(ctx->allreduce_fill), &bad);
     jset(ar, "placed", json_integer(r->allreduce_placed), &bad);
     jset(ar, "chained", json_integer(r->allreduce_chained), &bad);
+    jset(root, "backward_chains",
+         json_pack("{s:b, s:I, s:I, s:I}", "enabled",
+                   (int)(ctx->tutel_degree > 0 || (ctx->pipeline && ctx->pipeline_bwd)), "found",
+                   (json_int_t)r->bwd_chains, "pipelined", (json_int_t)r->bwd_pipelined,
+                   "nodes_added", (json_int_t)r->bwd_nodes_added),
+         &bad);
     jset(root, "optimizer_deferral",
          json_pack("{s:b, s:I}", "enabled", (int)ctx->opt_tail, "deferred", (json_int_t)r->opt_deferred),
          &bad);

@@ -67,6 +67,10 @@ typedef struct {
     /* all-reduce gap fill */
     uint32_t allreduce_placed;
     uint32_t allreduce_chained;   /* left over, chained after the last a2a */
+    /* backward expert-chain pipelining */
+    uint32_t bwd_chains;          /* backward all-to-all chains found */
+    uint32_t bwd_pipelined;       /* of them cut into chunks */
+    uint32_t bwd_nodes_added;     /* chunk nodes added */
     /* optimizer deferral */
     uint32_t opt_deferred;        /* optimizer nodes made to wait for the end of the backward */
     /* forward pipeline pass (later) */
@@ -101,6 +105,7 @@ typedef struct {
     bool dw, dw_improve, allreduce_fill, pipeline;
     bool dw_tail;                     /* LANCET_DW_TAIL: the tail window (own rules only) */
     bool opt_tail;                    /* LANCET_OPT_TAIL: optimizer deferral */
+    bool pipeline_bwd;                /* LANCET_PIPELINE_BWD: backward expert chains */
     int pipeline_max_chunks;
     lct_plan_report_t report;
     /* Tutel-style baseline (lancet-opt --tutel D): when > 0 the pipeline pass cuts only each
@@ -124,6 +129,9 @@ lct_status_t lct_pass_dw(lct_graph_t *g, lct_plan_ctx_t *ctx);
  * 1..ctx->pipeline_max_chunks by DP over the groups with the timeline simulator as the cost,
  * and replaces each chosen range by k chunk pipelines. Runs before the dW pass. */
 lct_status_t lct_pass_pipeline(lct_graph_t *g, lct_plan_ctx_t *ctx);
+/* Backward expert chains (a MoE layer's first to last backward all-to-all) cut into k chunks
+ * where that shortens the chain simulated alone (Tutel baseline: k = its degree). */
+lct_status_t lct_pass_pipeline_bwd(lct_graph_t *g, lct_plan_ctx_t *ctx);
 /* Gradient all-reduces best-fit into the gaps between consecutive a2a's. */
 lct_status_t lct_pass_allreduce_fill(lct_graph_t *g, lct_plan_ctx_t *ctx);
 

@@ -94,6 +94,8 @@ static const builtin_rule_t builtin_rules[] = {
     {"*combine_fwd", 6, LCT_RULE_ROWS, 3, 5, B(1) | B(2), B(0), false, LCT_GRID_ROWS, NULL},
     /* (in, out, n): element-wise, takes its producer's partition */
     {"*relu_fwd", 3, LCT_RULE_ELEMWISE, 2, -1, B(0) | B(1), 0, false, LCT_GRID_SCALE, NULL},
+    /* (dy, y, dx, n): element-wise too (the experts' backward chain) */
+    {"*relu_bwd", 4, LCT_RULE_ELEMWISE, 3, -1, B(0) | B(1) | B(2), 0, false, LCT_GRID_SCALE, NULL},
     {"*cross_entropy_fwd", -1, LCT_RULE_NONE, -1, -1, 0, 0, false, LCT_GRID_KEEP,
      "reduces over the token axis into one loss value"},
 };
