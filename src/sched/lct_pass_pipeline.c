@@ -1868,9 +1868,12 @@ lct_status_t lct_pass_pipeline_bwd(lct_graph_t *g, lct_plan_ctx_t *ctx)
         LCT_CHECK_GOTO(chain_cost(p, c, 1, &best, &policy, &ok), st, out);
         if (!ok)
             continue;
+        /* the Tutel baseline: its degree; ours: 2, 4, 8, ... up to LANCET_PIPELINE_MAX_CHUNKS
+         * (every chain of a step has the same shape and each k costs a split of every node of
+         * every chain: powers of two keep that within the planning budget) */
         uint32_t k0 = ctx->tutel_degree > 0 ? (uint32_t)ctx->tutel_degree : 2;
         uint32_t k1 = ctx->tutel_degree > 0 ? (uint32_t)ctx->tutel_degree : p->K;
-        for (uint32_t k = k0; k <= k1 && k <= p->K && k >= 2; k++) {
+        for (uint32_t k = k0; k <= k1 && k <= p->K && k >= 2; k *= 2) {
             LCT_CHECK_GOTO(chain_cost(p, c, k, &cost, &policy, &ok), st, out);
             if (ok && (ctx->tutel_degree > 0 || cost < best - (1e-6 * best + 1e-9))) {
                 best = cost;

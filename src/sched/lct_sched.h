@@ -129,8 +129,10 @@ lct_status_t lct_pass_dw(lct_graph_t *g, lct_plan_ctx_t *ctx);
  * 1..ctx->pipeline_max_chunks by DP over the groups with the timeline simulator as the cost,
  * and replaces each chosen range by k chunk pipelines. Runs before the dW pass. */
 lct_status_t lct_pass_pipeline(lct_graph_t *g, lct_plan_ctx_t *ctx);
-/* Backward expert chains (a MoE layer's first to last backward all-to-all) cut into k chunks
- * where that shortens the chain simulated alone (Tutel baseline: k = its degree). */
+/* Backward expert chains (a MoE layer's first to last backward all-to-all and the expert
+ * input-gradient work between them) cut into k chunks, k in 2, 4, 8, ... up to
+ * ctx->pipeline_max_chunks, where that shortens the chain simulated alone (Tutel baseline:
+ * k = its degree). lct_plan_run keeps the result only when the whole step gets shorter. */
 lct_status_t lct_pass_pipeline_bwd(lct_graph_t *g, lct_plan_ctx_t *ctx);
 /* Gradient all-reduces best-fit into the gaps between consecutive a2a's. */
 lct_status_t lct_pass_allreduce_fill(lct_graph_t *g, lct_plan_ctx_t *ctx);
