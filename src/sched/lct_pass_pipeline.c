@@ -43,7 +43,18 @@
  *     engine the ready piece with the longest path to the end of the range (ties: lower chunk,
  *     earlier node). SCHED edges chain the compute pieces and the collective pieces in that
  *     order: the pipeline order is deterministic.
- *  Tutel-style baseline (ctx->tutel_degree = D > 0): every core alone, k = D, no search. */
+ *  Tutel-style baseline (ctx->tutel_degree = D > 0): every core alone, k = D, no search.
+ *
+ * Backward expert chains (lct_pass_pipeline_bwd, at the end of this file): per MoE layer every
+ * node on a path from its first to its last backward all-to-all, laid out as one range of its
+ * own (planner_layout_bwd) and rewritten by the same rewrite_range, at the k in 2, 4, 8, ...
+ * that makes the chain shortest simulated alone (Tutel: k = D). lct_plan_run decides whether
+ * the step keeps it.
+ *
+ * Allocations. An allocation node kept whole inside a range that followed a split node only for
+ * its placement follows that node's first piece instead of its join (alloc_needs_piece, and the
+ * re-anchored edge in rewrite_range); a piece that touches its bytes still precedes it. This is
+ * the one original edge the rewrite changes. */
 #include "sched/lct_sched.h"
 
 #include <jansson.h>
