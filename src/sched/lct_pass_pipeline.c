@@ -1307,6 +1307,13 @@ static lct_status_t copy_piece(lct_graph_t *g, uint32_t id, const lct_split_piec
 }
 
 /* Replace region positions [first, end) by k chunk pipelines. */
+/* Region position of node v, NONE outside the region or for a node added after the planner was
+ * made (a piece of a range rewritten earlier: an edge re-anchored to it may come from one). */
+static uint32_t pos_of(const lct_pipe_planner_t *p, uint32_t v)
+{
+    return v < p->n ? p->pos[v] : NONE;
+}
+
 static lct_status_t rewrite_range(lct_pipe_planner_t *p, uint32_t first, uint32_t end, uint32_t k,
                                   int policy, size_t orig_edges, uint32_t *added_p)
 {
@@ -1377,7 +1384,7 @@ static lct_status_t rewrite_range(lct_pipe_planner_t *p, uint32_t first, uint32_
     /* predecessors outside the range precede every piece; every piece joins its original */
     for (size_t e = 0; e < orig_edges; e++) {
         lct_edge_t ed = g->edges.data[e];
-        uint32_t pd = p->pos[ed.dst], ps = p->pos[ed.src];
+        uint32_t pd = pos_of(p, ed.dst), ps = pos_of(p, ed.src);
         if (pd == NONE || pd < first || pd >= end || (ps != NONE && ps >= first && ps < end))
             continue;
         uint32_t b0 = c->base[pd - first], b1 = c->base[pd - first + 1];
@@ -1396,7 +1403,7 @@ static lct_status_t rewrite_range(lct_pipe_planner_t *p, uint32_t first, uint32_
      * chunk downstream wait for every chunk upstream (alloc_needs_piece). */
     for (size_t e = 0; e < orig_edges; e++) {
         lct_edge_t *ed = &g->edges.data[e];
-        uint32_t pd = p->pos[ed->dst], ps = p->pos[ed->src];
+        uint32_t pd = pos_of(p, ed->dst), ps = pos_of(p, ed->src);
         if (pd == NONE || pd < first || pd >= end || ps == NONE || ps < first || ps >= end ||
             LCT_NODE(g, ed->dst)->kind != LCT_NODE_MEM_ALLOC)
             continue;

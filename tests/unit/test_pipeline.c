@@ -836,6 +836,30 @@ START_TEST(backward_chains)
     lct_plan_ctx_fini(&ctx);
     lct_graph_destroy(before);
     lct_graph_destroy(g);
+
+    /* more shapes, Tutel degrees and Lancet's own choice (with the dW pass): every invariant */
+    static const struct {
+        int nl, world, tutel;
+        double a2a;
+    } cases[] = {{2, 2, 2, 50}, {4, 8, 4, 50}, {2, 4, 3, 20}, {4, 4, 0, 200}, {2, 8, 0, 500}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        lct_gen_cfg_t c2 = tiny_cfg(cases[i].nl);
+        c2.world_size = c2.gpus_per_node = cases[i].world;
+        g = gen(&c2);
+        scale_a2a(g, cases[i].a2a);
+        ck_assert_int_eq(lct_graph_clone(g, &before), LCT_OK);
+        ctx_for(&ctx, 4, cases[i].tutel);
+        ctx.dw = cases[i].tutel == 0;
+        ck_assert_int_eq(lct_plan_run(g, &ctx), LCT_OK);
+        ck_assert_uint_eq(ctx.report.bwd_chains, (uint32_t)(cases[i].nl + 1) / 2);
+        /* Tutel: a chain is cut wherever its forward core could be (same capacity slots) */
+        if (cases[i].tutel)
+            ck_assert_uint_eq(ctx.report.bwd_pipelined, ctx.report.pipelined_ranges);
+        check_invariants(before, g);
+        lct_plan_ctx_fini(&ctx);
+        lct_graph_destroy(before);
+        lct_graph_destroy(g);
+    }
 }
 END_TEST
 
