@@ -216,6 +216,7 @@ static lct_status_t backward_with_chains(lct_graph_t *g, lct_plan_ctx_t *ctx)
         goto out;
     if ((st = sim_bwd_exposed(g, ctx->interference, &ms_a, &exp_a)) != LCT_OK)
         goto out;
+    ctx->report.bwd_exposed_pct = ms_a > 0 ? 100.0 * exp_a / ms_a : 0;
     if (!(exp_a > 0.01 * ms_a))
         goto out;
     cp = *ctx;
@@ -223,6 +224,8 @@ static lct_status_t backward_with_chains(lct_graph_t *g, lct_plan_ctx_t *ctx)
     cp.report.nwindows = 0;
     cp.dw_rules = ctx->report.dw_paper_rules ? LCT_DW_RULES_PAPER : LCT_DW_RULES_OWN;
     st = lct_pass_pipeline_bwd(pre, &cp);
+    ctx->report.bwd_chains = cp.report.bwd_chains;
+    ctx->report.bwd_tried = st == LCT_OK && cp.report.bwd_pipelined > 0;
     if (st == LCT_OK && cp.report.bwd_pipelined)
         st = backward_and_opt(pre, &cp);
     if (st == LCT_OK && cp.report.bwd_pipelined)
@@ -235,12 +238,10 @@ static lct_status_t backward_with_chains(lct_graph_t *g, lct_plan_ctx_t *ctx)
         *g = *pre;
         *pre = tmp;
         lct_sched_report_clear_dw(&ctx->report);
-        cp.dw_rules = ctx->dw_rules;
-        cp.report.dw_paper_rules = ctx->report.dw_paper_rules;
         ctx->report = cp.report;
+        ctx->report.bwd_tried = true;
     } else {
         lct_sched_report_clear_dw(&cp.report);
-        ctx->report.bwd_chains = cp.report.bwd_chains;
         st = LCT_OK; /* the variant failing leaves the plan without it in force */
     }
 out:
@@ -364,9 +365,19 @@ void lct_plan_report_text(FILE *f, const lct_graph_t *g, const lct_plan_ctx_t *c
     else
         fprintf(f, "all-reduce fill: %u placed in gaps, %u chained after the last a2a\n",
                 r->allreduce_placed, r->allreduce_chained);
-    if (ctx->tutel_degree > 0 || (ctx->pipeline && ctx->pipeline_bwd))
+    if (ctx->tutel_degree > 0 || r->bwd_pipelined)
         fprintf(f, "backward expert chains: %u of %u pipelined, %u chunk nodes added\n",
                 r->bwd_pipelined, r->bwd_chains, r->bwd_nodes_added);
+    else if (r->bwd_tried)
+        fprintf(f, "backward expert chains: %u found; with them pipelined the step was not "
+                   "shorter: not kept\n",
+                r->bwd_chains);
+    else if (ctx->pipeline && ctx->pipeline_bwd && r->bwd_exposed_pct > 1.0)
+        fprintf(f, "backward expert chains: %u found, none could be cut\n", r->bwd_chains);
+    else if (ctx->pipeline && ctx->pipeline_bwd)
+        fprintf(f, "backward expert chains: not tried (backward all-to-alls leave %.1f%% of the "
+                   "step exposed, over 1%% needed)\n",
+                r->bwd_exposed_pct);
     else
         fprintf(f, "backward expert chains: off\n");
     if (!ctx->opt_tail)
@@ -463,10 +474,11 @@ char *lct_plan_report_json(const lct_graph_t *g, const lct_plan_ctx_t *ctx)
     jset(ar, "placed", json_integer(r->allreduce_placed), &bad);
     jset(ar, "chained", json_integer(r->allreduce_chained), &bad);
     jset(root, "backward_chains",
-         json_pack("{s:b, s:I, s:I, s:I}", "enabled",
-                   (int)(ctx->tutel_degree > 0 || (ctx->pipeline && ctx->pipeline_bwd)), "found",
-                   (json_int_t)r->bwd_chains, "pipelined", (json_int_t)r->bwd_pipelined,
-                   "nodes_added", (json_int_t)r->bwd_nodes_added),
+         json_pack("{s:b, s:b, s:f, s:I, s:I, s:I}", "enabled",
+                   (int)(ctx->tutel_degree > 0 || (ctx->pipeline && ctx->pipeline_bwd)), "tried",
+                   (int)(ctx->tutel_degree > 0 || r->bwd_tried), "bwd_a2a_exposed_pct",
+                   r->bwd_exposed_pct, "found", (json_int_t)r->bwd_chains, "pipelined",
+                   (json_int_t)r->bwd_pipelined, "nodes_added", (json_int_t)r->bwd_nodes_added),
          &bad);
     jset(root, "optimizer_deferral",
          json_pack("{s:b, s:I}", "enabled", (int)ctx->opt_tail, "deferred", (json_int_t)r->opt_deferred),

@@ -71,6 +71,8 @@ typedef struct {
     uint32_t bwd_chains;          /* backward all-to-all chains found */
     uint32_t bwd_pipelined;       /* of them cut into chunks */
     uint32_t bwd_nodes_added;     /* chunk nodes added */
+    bool bwd_tried;               /* the plan with pipelined chains was made and compared */
+    double bwd_exposed_pct;       /* backward a2a exposed, % of the step, without them */
     /* optimizer deferral */
     uint32_t opt_deferred;        /* optimizer nodes made to wait for the end of the backward */
     /* forward pipeline pass (later) */
