@@ -963,10 +963,7 @@ lct_status_t lct_pass_dw(lct_graph_t *g, lct_plan_ctx_t *ctx)
         lct_graph_destroy(gp);
         return st;
     }
-    cp = *ctx;
-    cp.dw_rules = LCT_DW_RULES_PAPER;
-    cp.report.windows = NULL; /* the copy's dW report is its own */
-    cp.report.nwindows = 0;
+    lct_sched_ctx_copy(&cp, ctx, LCT_DW_RULES_PAPER);
     st = dw_pass_rules(gp, &cp);
     if (st == LCT_OK && cp.report.predicted_after_us < ctx->report.predicted_after_us) {
         cp.report.dw_paper_rules = true;

@@ -1483,6 +1483,17 @@ static lct_status_t renumber_seq(lct_graph_t *g)
 
 /* ------------------------------------------------------------------ reports */
 
+/* After the rewrites: seq renumbered, adjacency rebuilt (acyclic by construction; checked). */
+static lct_status_t rewrite_done(lct_graph_t *g, const char *what)
+{
+    LCT_CHECK(renumber_seq(g));
+    if (lct_graph_fill_adj(g) != LCT_OK) {
+        LCT_WARN("pipeline: the rewritten %s is not acyclic", what);
+        return LCT_ERR_INTERNAL;
+    }
+    return LCT_OK;
+}
+
 static void set_stop(lct_pipe_planner_t *p, lct_pipe_layer_t *L, int side, uint32_t j, uint32_t i,
                      uint32_t k, uint32_t c)
 {
@@ -1799,12 +1810,7 @@ lct_status_t lct_pass_pipeline(lct_graph_t *g, lct_plan_ctx_t *ctx)
         rep->pipelined_ranges++;
     }
     if (rep->pipelined_ranges) {
-        LCT_CHECK_GOTO(renumber_seq(g), st, out);
-        if ((st = lct_graph_fill_adj(g)) != LCT_OK) {
-            LCT_WARN("pipeline: the rewritten graph is not acyclic");
-            st = LCT_ERR_INTERNAL;
-            goto out;
-        }
+        LCT_CHECK_GOTO(rewrite_done(g, "forward"), st, out);
         lct_sim_cfg_t cfg = {ctx->interference};
         LCT_CHECK_GOTO(lct_sim_run(g, &cfg, &after), st, out);
         rep->pipe_after_us = after.makespan;
@@ -1909,14 +1915,8 @@ lct_status_t lct_pass_pipeline_bwd(lct_graph_t *g, lct_plan_ctx_t *ctx)
                        st, out);
         rep->bwd_pipelined++;
     }
-    if (rep->bwd_pipelined) {
-        LCT_CHECK_GOTO(renumber_seq(g), st, out);
-        if ((st = lct_graph_fill_adj(g)) != LCT_OK) {
-            LCT_WARN("pipeline: the rewritten backward is not acyclic");
-            st = LCT_ERR_INTERNAL;
-            goto out;
-        }
-    }
+    if (rep->bwd_pipelined)
+        LCT_CHECK_GOTO(rewrite_done(g, "backward"), st, out);
 done:
     LCT_INFO(SCHED, "backward pipeline: %u of %u expert chains pipelined, %u nodes added",
              rep->bwd_pipelined, rep->bwd_chains, rep->bwd_nodes_added);

@@ -28,6 +28,10 @@ lct_status_t lct_sched_windows(const lct_graph_t *g, uint32_t **a2a_p, uint32_t 
  * (and u itself) now also reaches v and everything v reaches. O(n * words). */
 void lct_sched_reach_add_edge(lct_reach_t *r, uint32_t u, uint32_t v);
 
+/* A context for planning a copy of the graph with the given dW rules: everything of src, but a
+ * dW report of its own (free it with lct_sched_report_clear_dw unless adopted). */
+void lct_sched_ctx_copy(lct_plan_ctx_t *dst, const lct_plan_ctx_t *src, int dw_rules);
+
 /* Keep the plan made on a copy of g (same nodes, only edges added): g takes the copy's edge list
  * and *rep becomes *copy_rep (g's own dW report is freed). If g's adjacency cannot be rebuilt
  * (it cannot: the copy's edges were acyclic), g keeps its own edges and copy_rep is freed. */

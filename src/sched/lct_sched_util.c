@@ -75,6 +75,14 @@ void lct_sched_reach_add_edge(lct_reach_t *r, uint32_t u, uint32_t v)
     }
 }
 
+void lct_sched_ctx_copy(lct_plan_ctx_t *dst, const lct_plan_ctx_t *src, int dw_rules)
+{
+    *dst = *src;
+    dst->dw_rules = dw_rules;
+    dst->report.windows = NULL; /* the copy's dW report is its own */
+    dst->report.nwindows = 0;
+}
+
 lct_status_t lct_sched_adopt_copy(lct_graph_t *g, lct_graph_t *copy, lct_plan_report_t *rep,
                                   lct_plan_report_t *copy_rep)
 {
