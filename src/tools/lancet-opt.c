@@ -59,6 +59,8 @@ static void usage(FILE *f)
         "  --no-dw                 LANCET_DW=0\n"
         "  --no-improve            LANCET_DW_IMPROVE=0 (the paper's greedy only)\n"
         "  --no-dw-tail            LANCET_DW_TAIL=0 (no dW window at the last all-reduce)\n"
+        "  --no-pipeline-bwd       LANCET_PIPELINE_BWD=0 (never pipeline backward expert chains)\n"
+        "  --no-opt-tail           LANCET_OPT_TAIL=0 (no optimizer deferral)\n"
         "  --dw-rules R            LANCET_DW_RULES=R: auto, own or paper (docs/passes.md)\n"
         "  --no-allreduce-fill     LANCET_ALLREDUCE_FILL=0\n"
         "  --no-pipeline           LANCET_PIPELINE=0\n"
@@ -141,7 +143,8 @@ int main(int argc, char **argv)
         {"device", required_argument, NULL, 'd'}, {"curves", required_argument, NULL, 'c'},
         {"profile", required_argument, NULL, 'p'}, {"no-dw", no_argument, NULL, 1},
         {"no-improve", no_argument, NULL, 2},     {"dw-rules", required_argument, NULL, 11},
-        {"no-dw-tail", no_argument, NULL, 12},     {"no-allreduce-fill", no_argument, NULL, 3},
+        {"no-dw-tail", no_argument, NULL, 12},   {"no-pipeline-bwd", no_argument, NULL, 13},
+        {"no-opt-tail", no_argument, NULL, 14},     {"no-allreduce-fill", no_argument, NULL, 3},
         {"no-pipeline", no_argument, NULL, 4},    {"max-chunks", required_argument, NULL, 5},
         {"mem-budget-mb", required_argument, NULL, 6}, {"interference", required_argument, NULL, 7},
         {"opaque", required_argument, NULL, 8},   {"summary", no_argument, NULL, 9},
@@ -170,6 +173,8 @@ int main(int argc, char **argv)
         case 2: bad = set_cfg(LCT_CFG_DW_IMPROVE, "0"); break;
         case 11: bad = set_cfg(LCT_CFG_DW_RULES, optarg); break;
         case 12: bad = set_cfg(LCT_CFG_DW_TAIL, "0"); break;
+        case 13: bad = set_cfg(LCT_CFG_PIPELINE_BWD, "0"); break;
+        case 14: bad = set_cfg(LCT_CFG_OPT_TAIL, "0"); break;
         case 3: bad = set_cfg(LCT_CFG_ALLREDUCE_FILL, "0"); break;
         case 4: bad = set_cfg(LCT_CFG_PIPELINE, "0"); break;
         case 5: bad = set_cfg(LCT_CFG_PIPELINE_MAX_CHUNKS, optarg); break;
