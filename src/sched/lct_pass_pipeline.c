@@ -51,10 +51,10 @@
  * that makes the chain shortest simulated alone (Tutel: k = D). lct_plan_run decides whether
  * the step keeps it.
  *
- * Allocations. An allocation node kept whole inside a range that followed a split node only for
- * its placement follows that node's first piece instead of its join (alloc_needs_piece, and the
- * re-anchored edge in rewrite_range); a piece that touches its bytes still precedes it. This is
- * the one original edge the rewrite changes. */
+ * Allocations. An allocation node kept whole inside a range that followed a split node follows
+ * that node's first piece instead of its join (the re-anchored edge in rewrite_range); every
+ * earlier piece of the range that touches its bytes still precedes it (cand_build). This is the
+ * one kind of original edge the rewrite changes. */
 #include "sched/lct_sched.h"
 
 #include <jansson.h>
@@ -163,7 +163,6 @@ struct lct_pipe_planner {
     lct_graph_t *scratch;
     cand_t cand;
     uint32_t nevals, nhits;
-    bool bwd; /* backward layout: one core per MoE layer's backward all-to-all chain */
     char msgbuf[256];
 };
 
@@ -500,7 +499,6 @@ static lct_status_t planner_create(lct_graph_t *g, lct_plan_ctx_t *ctx, bool bwd
     memcpy(p->pred_off, g->pred_off, ((size_t)p->n + 1) * sizeof(uint32_t));
     if (npred)
         memcpy(p->pred, g->pred, npred * sizeof(uint32_t));
-    p->bwd = bwd;
     LCT_CHECK_GOTO(bwd ? planner_layout_bwd(p) : planner_layout(p), st, fail);
     p->ns = calloc((size_t)p->nregion * (p->K + 1) + 1, sizeof(*p->ns));
     p->ep = calloc(npred * (p->K + 1) + 1, sizeof(*p->ep));
@@ -820,9 +818,26 @@ static lct_status_t cand_build(lct_pipe_planner_t *p, uint32_t first, uint32_t e
         /* every conflicting pair of split nodes of the range, in region order */
         for (uint32_t qv = first; qv < end; qv++) {
             nsplit_t *sv = nsv[qv - first];
+            const lct_node_t *nv = LCT_NODE(p->g, p->order[qv]);
+            if (!sv && nv->kind == LCT_NODE_MEM_ALLOC) {
+                /* an allocation kept whole follows every earlier piece that touches its bytes
+                 * (its edge from a predecessor's join is re-anchored in rewrite_range) */
+                for (uint32_t qu = first; qu < qv; qu++) {
+                    nsplit_t *su = nsv[qu - first];
+                    if (!su || !lct_footprints_conflict(&LCT_NODE(p->g, p->order[qu])->fp, &nv->fp))
+                        continue;
+                    for (uint32_t a = 0; a < su->sp.npieces; a++) {
+                        const lct_split_piece_t *pc = &su->sp.pieces[a];
+                        lct_footprint_t f = {false, pc->nranges, pc->ranges};
+                        if (lct_footprints_conflict(&f, &nv->fp))
+                            LCT_CHECK_GOTO(cand_edge(c, c->base[qu - first] + a, c->base[qv - first]),
+                                           st, out);
+                    }
+                }
+                continue;
+            }
             if (!sv)
                 continue;
-            const lct_node_t *nv = LCT_NODE(p->g, p->order[qv]);
             for (uint32_t qu = first; qu < qv; qu++) {
                 nsplit_t *su = nsv[qu - first];
                 if (!su || !lct_footprints_conflict(&LCT_NODE(p->g, p->order[qu])->fp, &nv->fp))
@@ -1306,7 +1321,6 @@ static lct_status_t copy_piece(lct_graph_t *g, uint32_t id, const lct_split_piec
     return LCT_OK;
 }
 
-/* Replace region positions [first, end) by k chunk pipelines. */
 /* Region position of node v, NONE outside the region or for a node added after the planner was
  * made (a piece of a range rewritten earlier: an edge re-anchored to it may come from one). */
 static uint32_t pos_of(const lct_pipe_planner_t *p, uint32_t v)
@@ -1314,6 +1328,7 @@ static uint32_t pos_of(const lct_pipe_planner_t *p, uint32_t v)
     return v < p->n ? p->pos[v] : NONE;
 }
 
+/* Replace region positions [first, end) by k chunk pipelines. */
 static lct_status_t rewrite_range(lct_pipe_planner_t *p, uint32_t first, uint32_t end, uint32_t k,
                                   int policy, size_t orig_edges, uint32_t *added_p)
 {
@@ -1397,26 +1412,19 @@ static lct_status_t rewrite_range(lct_pipe_planner_t *p, uint32_t first, uint32_
         if (c->items.data[x].piece != NONE)
             LCT_CHECK_GOTO(lct_graph_add_edge(g, newid[x], c->items.data[x].node, LCT_EDGE_DATA), st,
                            out);
-    /* An allocation kept whole in the range that followed a split node only for its placement
-     * (no piece of that node touches its bytes) now follows the node's first piece, as the
-     * candidate's edges say, instead of the node's join: after the join it would make every
-     * chunk downstream wait for every chunk upstream (alloc_needs_piece). */
+    /* An allocation kept whole in the range that followed a split node now follows the node's
+     * first piece instead of its join: after the join it would make every chunk downstream wait
+     * for every chunk upstream. The candidate's edges order it after the first chunk and after
+     * every earlier piece of the range that touches its bytes (cand_build), so the list
+     * schedule, and the SCHED chains made from it, already agree. */
     for (size_t e = 0; e < orig_edges; e++) {
         lct_edge_t *ed = &g->edges.data[e];
         uint32_t pd = pos_of(p, ed->dst), ps = pos_of(p, ed->src);
         if (pd == NONE || pd < first || pd >= end || ps == NONE || ps < first || ps >= end ||
             LCT_NODE(g, ed->dst)->kind != LCT_NODE_MEM_ALLOC)
             continue;
-        uint32_t b0 = c->base[ps - first], b1 = c->base[ps - first + 1];
-        if (c->items.data[b0].piece == NONE || c->items.data[c->base[pd - first]].piece != NONE)
-            continue;
-        nsplit_t *es = &p->ns[(size_t)ps * (p->K + 1) + k];
-        bool meets = false;
-        for (uint32_t x = b0; x < b1 && !meets; x++) {
-            const lct_split_piece_t *pc = &es->sp.pieces[c->items.data[x].piece];
-            meets = pc->chunk > 0 && alloc_needs_piece(g, ed->dst, pc);
-        }
-        if (!meets)
+        uint32_t b0 = c->base[ps - first];
+        if (c->items.data[b0].piece != NONE && c->items.data[c->base[pd - first]].piece == NONE)
             ed->src = newid[b0];
     }
     /* the originals become empty join nodes */
