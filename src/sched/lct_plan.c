@@ -173,15 +173,16 @@ static lct_status_t backward_and_opt(lct_graph_t *g, lct_plan_ctx_t *ctx)
     return LCT_OK;
 }
 
-/* Simulated step and the part of it that backward all-to-alls leave exposed. */
+/* Simulated step, the part of it that backward all-to-alls leave exposed, and peak memory. */
 static lct_status_t sim_bwd_exposed(const lct_graph_t *g, double interference, double *ms_p,
-                                    double *exposed_p)
+                                    double *exposed_p, double *peak_p)
 {
     lct_sim_cfg_t cfg = {interference};
     lct_sim_result_t res;
     memset(&res, 0, sizeof(res));
     LCT_CHECK(lct_sim_run(g, &cfg, &res));
     *ms_p = res.makespan;
+    *peak_p = res.peak_mem_bytes;
     *exposed_p = 0;
     for (uint32_t k = 0; k < res.na2a; k++)
         if (LCT_NODE(g, res.a2a_nodes[k])->phase == LCT_PHASE_BACKWARD)
@@ -197,11 +198,11 @@ static lct_status_t sim_bwd_exposed(const lct_graph_t *g, double interference, d
  * for); the shorter step is kept.
  * Pipelining the chains shortens the windows the dW pass fills, so it only pays where the dW
  * cannot fill them; the comparison decides, and where the windows are full it is not made. */
-static lct_status_t backward_with_chains(lct_graph_t *g, lct_plan_ctx_t *ctx)
+static lct_status_t backward_with_chains(lct_graph_t *g, lct_plan_ctx_t *ctx, double peak0)
 {
     lct_graph_t *pre = NULL;
     lct_plan_ctx_t cp;
-    double ms_a = 0, exp_a = 0, ms_b = 0, exp_b = 0;
+    double ms_a = 0, exp_a = 0, ms_b = 0, exp_b = 0, peak = 0;
     lct_status_t st;
     bool try_chains = ctx->pipeline && ctx->pipeline_bwd && ctx->tutel_degree <= 0;
 
@@ -212,7 +213,7 @@ static lct_status_t backward_with_chains(lct_graph_t *g, lct_plan_ctx_t *ctx)
     }
     if ((st = backward_and_opt(g, ctx)) != LCT_OK || !try_chains)
         goto out;
-    if ((st = sim_bwd_exposed(g, ctx->interference, &ms_a, &exp_a)) != LCT_OK)
+    if ((st = sim_bwd_exposed(g, ctx->interference, &ms_a, &exp_a, &peak)) != LCT_OK)
         goto out;
     ctx->report.bwd_exposed_pct = ms_a > 0 ? 100.0 * exp_a / ms_a : 0;
     if (!(exp_a > 0.01 * ms_a))
@@ -228,11 +229,14 @@ static lct_status_t backward_with_chains(lct_graph_t *g, lct_plan_ctx_t *ctx)
     if (st == LCT_OK && cp.report.bwd_pipelined)
         st = backward_and_opt(pre, &cp);
     if (st == LCT_OK && cp.report.bwd_pipelined)
-        st = sim_bwd_exposed(pre, ctx->interference, &ms_b, &exp_b);
+        st = sim_bwd_exposed(pre, ctx->interference, &ms_b, &exp_b, &peak);
     LCT_DEBUG(SCHED, "backward chains: %u pipelined; step %.1f us (backward a2a exposed %.1f) -> "
                      "%.1f us (%.1f)",
               cp.report.bwd_pipelined, ms_a, exp_a, ms_b, exp_b);
-    if (st == LCT_OK && cp.report.bwd_pipelined && ms_b < ms_a - (1e-6 * ms_a + 1e-9)) {
+    /* kept only within the plan's memory budget, so that the plan without it stands otherwise
+     * (lct_plan_run refuses a whole plan over budget) */
+    if (st == LCT_OK && cp.report.bwd_pipelined && ms_b < ms_a - (1e-6 * ms_a + 1e-9) &&
+        peak - peak0 <= (double)ctx->mem_budget_bytes) {
         lct_graph_t tmp = *g; /* the copy has more nodes: take the whole graph */
         *g = *pre;
         *pre = tmp;
@@ -278,7 +282,7 @@ lct_status_t lct_plan_run(lct_graph_t *g, lct_plan_ctx_t *ctx)
         LCT_CHECK_GOTO(lct_pass_pipeline(g, ctx), st, out);
     if (ctx->tutel_degree > 0) /* Tutel's chunks reach the backward through autograd */
         LCT_CHECK_GOTO(lct_pass_pipeline_bwd(g, ctx), st, out);
-    LCT_CHECK_GOTO(backward_with_chains(g, ctx), st, out);
+    LCT_CHECK_GOTO(backward_with_chains(g, ctx, peak0), st, out);
 
     /* Verify: acyclic, per communicator the collectives keep their order, memory budget. */
     LCT_CHECK_GOTO(lct_graph_fill_adj(g), st, out);
