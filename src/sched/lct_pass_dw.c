@@ -680,8 +680,8 @@ static lct_status_t dw_try_tail(dw_t *dw, double peak_before, double *ms_io, dou
                      "with the all-reduce fill (without the tail: %.1f us)",
               dw_nplaced(dw), dropped, full_with, full_without);
     /* A tail that only fits the memory budget by undoing placements costs the improvement step
-     * its starting point (GPT2-L on 32 V100s: 96 undone; 1.28x after improvement against 1.32x
-     * without the tail): not used then. */
+     * its starting point (GPT2-L on 32 V100s, before the tail was sized from the timeline: 96
+     * undone, 1.28x after improvement against 1.32x without the tail): not used then. */
     if (dropped <= *dropped_p && full_with < full_without - (1e-6 * full_without + 1e-9)) {
         *ms_io = ms;
         *peak_io = peak;
